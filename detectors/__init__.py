@@ -1,0 +1,1 @@
+"""Pure detection logic: no I/O, no Kafka."""

@@ -1,0 +1,1 @@
+"""Feature extraction, training and compiled model artifacts."""

@@ -1,0 +1,1 @@
+"""Faust app, topics, agents and codecs."""
