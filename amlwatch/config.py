@@ -1,0 +1,264 @@
+"""One typed configuration for every detector threshold and window.
+
+Defaults live here; a TOML file overrides any subset. The hash of the
+effective configuration goes into every alert's `versions.config` so an
+analyst can tell which thresholds raised it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import orjson
+
+DAY = 86_400.0
+HOUR = 3_600.0
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; `key` is its dotted name."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"config {key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class WashConfig:
+    window_days: float = 30.0
+    cycle_max_length: int = 4
+    """Longest ownership cycle looked for (A->B->C->D->A is 4 legs)."""
+    pair_repeat_min: int = 3
+    """Paid trades between one pair, both directions present, within the window."""
+    rebuy_min: int = 3
+    """Times one account buys the same token within the window."""
+    max_trades_per_token: int = 64
+    """Bound on the ownership history kept per token."""
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """How strongly a shared attribute ties buyer and seller to one person.
+
+    A shared public IP is deliberately absent: campus NAT and households share
+    them honestly.
+    """
+
+    same_national_id: float = 1.0
+    seller_funds_buyer: float = 0.95
+    shared_bank_card: float = 0.9
+    shared_phone: float = 0.85
+    shared_device: float = 0.6
+
+
+@dataclass(frozen=True)
+class SpeculationConfig:
+    median_window_days: float = 7.0
+    median_min_samples: int = 5
+    median_max_samples: int = 200
+    spike_over_median: float = 5.0
+    spike_over_issue: float = 10.0
+    """Used only while the collection has too few recent trades for a median."""
+    pump_window_hours: float = 2.0
+    pump_min_trades: int = 5
+    pump_step: float = 1.1
+    """Each trade of a pump is priced at least this factor above the one before."""
+    pump_total_rise: float = 2.0
+    flip_window_hours: float = 6.0
+    flip_markup: float = 0.5
+    """Resale within the flip window at >= 50% above the acquisition price."""
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    min_kyc_level: int = 2
+    adult_age: int = 18
+    max_accounts_per_national_id: int = 1
+    registry_grace_minutes: float = 10.0
+    """How long (event time) a trade waits for its parties' late registry events."""
+
+
+@dataclass(frozen=True)
+class SettlementConfig:
+    allowed_currencies: tuple[str, ...] = ("CNY",)
+    prohibited_methods: tuple[str, ...] = ("crypto",)
+
+
+@dataclass(frozen=True)
+class AssetConfig:
+    financial_classes: tuple[str, ...] = (
+        "security",
+        "insurance",
+        "loan",
+        "precious_metal",
+        "fund_share",
+    )
+
+
+@dataclass(frozen=True)
+class StructuringConfig:
+    reporting_threshold: Decimal = Decimal("50000")
+    near_fraction: Decimal = Decimal("0.8")
+    """A trade counts as 'just under' from near_fraction * threshold up to the threshold."""
+    window_hours: float = 24.0
+    min_trades: int = 2
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    enabled: bool = True
+    model_dir: str = ""
+    """Empty: the default model shipped in amlwatch.models."""
+    threshold: float | None = None
+    """Override of the model's calibrated alert threshold."""
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    dedupe_window_hours: float = 48.0
+    """Event ids remembered to drop redelivered duplicates."""
+    holding_horizon_days: float = 200.0
+    """How long a token's last transfer is kept: must exceed the longest transfer lock checked."""
+
+
+@dataclass(frozen=True)
+class Config:
+    wash: WashConfig = field(default_factory=WashConfig)
+    links: LinkConfig = field(default_factory=LinkConfig)
+    speculation: SpeculationConfig = field(default_factory=SpeculationConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    asset: AssetConfig = field(default_factory=AssetConfig)
+    structuring: StructuringConfig = field(default_factory=StructuringConfig)
+    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the effective configuration (sorted canonical JSON)."""
+        blob = orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+        return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_mapping(cls, data: dict, *, prefix: str = "") -> "Config":
+        return _build(cls, data, prefix)
+
+
+def load_config(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:
+    """Defaults, then the TOML file, then `AMLWATCH_<SECTION>__<KEY>` variables."""
+    data: dict = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
+    _apply_env(data, os.environ if env is None else env)
+    return Config.from_mapping(data)
+
+
+def _apply_env(data: dict, env: typing.Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith("AMLWATCH_") or "__" not in name:
+            continue
+        section, _, key = name[len("AMLWATCH_"):].lower().partition("__")
+        if section in {f.name for f in fields(Config)}:
+            data.setdefault(section, {})[key] = _env_value(value)
+
+
+def _env_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _build(cls, data: dict, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(prefix.rstrip(".") or "<root>", "expected a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(prefix + unknown[0], "unknown key")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key + ".")
+        else:
+            kwargs[name] = _coerce(key, hint, value)
+    obj = cls(**kwargs)
+    _validate(obj, prefix)
+    return obj
+
+
+def _coerce(key: str, hint, value):
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        return float(value)
+    if hint is Decimal:
+        try:
+            result = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise ConfigError(key, f"expected a decimal amount, got {value!r}") from exc
+        if not result.is_finite():
+            raise ConfigError(key, f"expected a finite amount, got {value!r}")
+        return result
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)][0]
+        return _coerce(key, inner, value)
+    raise ConfigError(key, f"unsupported type {hint}")
+
+
+def _validate(obj, prefix: str) -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            continue
+        if value < 0:
+            raise ConfigError(prefix + f.name, f"must not be negative, got {value}")
+    if isinstance(obj, StructuringConfig) and not (0 < obj.near_fraction < 1):
+        raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
+    if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
+        raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -1,0 +1,270 @@
+"""Typed marketplace events, parsed strictly from the input contract (docs/EVENTS.md).
+
+Money is `Decimal`, times are timezone-aware. Any violation raises `BadRecord`
+naming the offending field, so the caller can route the raw record to the
+dead-letter sink with that reason instead of crashing or dropping it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+import orjson
+
+ACCOUNT_ACTIONS = frozenset({"register", "verify", "update", "freeze", "unfreeze", "close"})
+COLLECTION_ACTIONS = frozenset({"launch", "update", "delist"})
+TRADE_KINDS = frozenset({"primary", "secondary", "gift"})
+PAYMENT_METHODS = frozenset({"bank_card", "alipay", "wechat_pay", "digital_rmb", "crypto", "none"})
+
+
+class EventError(ValueError):
+    """Base of all input-contract violations."""
+
+
+class BadRecord(EventError):
+    """A record that violates the input contract; `field` names where."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(slots=True, frozen=True)
+class AccountEvent:
+    event_id: str
+    ts: str
+    t: float
+    year: int
+    platform: str | None
+    account_id: str
+    action: str
+    kyc_level: int | None = None
+    name_hash: str | None = None
+    id_hash: str | None = None
+    birth_year: int | None = None
+    phone_hash: str | None = None
+    bank_card_hashes: tuple[str, ...] | None = None
+    device_id: str | None = None
+    ip: str | None = None
+    region: str | None = None
+
+    type = "account"
+
+
+@dataclass(slots=True, frozen=True)
+class CollectionEvent:
+    event_id: str
+    ts: str
+    t: float
+    year: int
+    platform: str | None
+    collection_id: str
+    action: str
+    issuer_id: str | None = None
+    asset_class: str | None = None
+    fractional: bool | None = None
+    issue_price: Decimal | None = None
+    currency: str | None = None
+    supply: int | None = None
+    transfer_lock_days: int | None = None
+
+    type = "collection"
+
+
+@dataclass(slots=True, frozen=True)
+class TradeEvent:
+    event_id: str
+    ts: str
+    t: float
+    year: int
+    platform: str | None
+    trade_id: str
+    collection_id: str
+    token_id: str
+    kind: str
+    seller_id: str
+    buyer_id: str
+    price: Decimal
+    currency: str
+    payment_method: str | None = None
+    payer_name_hash: str | None = None
+    instrument_hash: str | None = None
+    buyer_device_id: str | None = None
+    buyer_ip: str | None = None
+    seller_device_id: str | None = None
+    seller_ip: str | None = None
+
+    type = "trade"
+
+    @property
+    def paid(self) -> bool:
+        """A sale that moved money (gifts and zero-priced transfers did not)."""
+        return self.kind != "gift" and self.price > 0
+
+
+Event = AccountEvent | CollectionEvent | TradeEvent
+
+
+def parse_event(raw: bytes | str | dict) -> Event:
+    """Parse one JSON record (bytes, text or an already-decoded object)."""
+    if isinstance(raw, dict):
+        obj = raw
+    else:
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRecord("<json>", f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadRecord("<record>", f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        if kind is None:
+            raise BadRecord("type", "missing required field")
+        raise BadRecord("type", f"unknown event type {kind!r}")
+    event_id = _required_str(obj, "event_id")
+    ts, t, year = _time(obj)
+    platform = _optional_str(obj, "platform")
+    return parser(obj, event_id, ts, t, year, platform)
+
+
+def _parse_account(obj, event_id, ts, t, year, platform) -> AccountEvent:
+    kyc = _optional_int(obj, "kyc_level")
+    if kyc is not None and not 0 <= kyc <= 3:
+        raise BadRecord("kyc_level", f"must be 0-3, got {kyc}")
+    cards = obj.get("bank_card_hashes")
+    if cards is not None:
+        if not isinstance(cards, list) or not all(isinstance(c, str) for c in cards):
+            raise BadRecord("bank_card_hashes", "expected a list of strings")
+        cards = tuple(cards)
+    return AccountEvent(
+        event_id, ts, t, year, platform,
+        account_id=_required_str(obj, "account_id"),
+        action=_enum(obj, "action", ACCOUNT_ACTIONS),
+        kyc_level=kyc,
+        name_hash=_optional_str(obj, "name_hash"),
+        id_hash=_optional_str(obj, "id_hash"),
+        birth_year=_optional_int(obj, "birth_year"),
+        phone_hash=_optional_str(obj, "phone_hash"),
+        bank_card_hashes=cards,
+        device_id=_optional_str(obj, "device_id"),
+        ip=_optional_str(obj, "ip"),
+        region=_optional_str(obj, "region"),
+    )
+
+
+def _parse_collection(obj, event_id, ts, t, year, platform) -> CollectionEvent:
+    fractional = obj.get("fractional")
+    if fractional is not None and not isinstance(fractional, bool):
+        raise BadRecord("fractional", f"expected true or false, got {fractional!r}")
+    issue_price = obj.get("issue_price")
+    return CollectionEvent(
+        event_id, ts, t, year, platform,
+        collection_id=_required_str(obj, "collection_id"),
+        action=_enum(obj, "action", COLLECTION_ACTIONS),
+        issuer_id=_optional_str(obj, "issuer_id"),
+        asset_class=_optional_str(obj, "asset_class"),
+        fractional=fractional,
+        issue_price=None if issue_price is None else _amount("issue_price", issue_price),
+        currency=_optional_str(obj, "currency"),
+        supply=_optional_int(obj, "supply"),
+        transfer_lock_days=_optional_int(obj, "transfer_lock_days"),
+    )
+
+
+def _parse_trade(obj, event_id, ts, t, year, platform) -> TradeEvent:
+    payment = obj.get("payment")
+    if payment is None:
+        payment = {}
+    elif not isinstance(payment, dict):
+        raise BadRecord("payment", "expected an object")
+    method = payment.get("method")
+    if method is not None and method not in PAYMENT_METHODS:
+        raise BadRecord("payment.method", f"unknown payment method {method!r}")
+    if "price" not in obj:
+        raise BadRecord("price", "missing required field")
+    return TradeEvent(
+        event_id, ts, t, year, platform,
+        trade_id=_required_str(obj, "trade_id"),
+        collection_id=_required_str(obj, "collection_id"),
+        token_id=_required_str(obj, "token_id"),
+        kind=_enum(obj, "kind", TRADE_KINDS),
+        seller_id=_required_str(obj, "seller_id"),
+        buyer_id=_required_str(obj, "buyer_id"),
+        price=_amount("price", obj["price"]),
+        currency=_required_str(obj, "currency"),
+        payment_method=method,
+        payer_name_hash=_optional_str(payment, "payer_name_hash", "payment."),
+        instrument_hash=_optional_str(payment, "instrument_hash", "payment."),
+        buyer_device_id=_optional_str(obj, "buyer_device_id"),
+        buyer_ip=_optional_str(obj, "buyer_ip"),
+        seller_device_id=_optional_str(obj, "seller_device_id"),
+        seller_ip=_optional_str(obj, "seller_ip"),
+    )
+
+
+_PARSERS = {"account": _parse_account, "collection": _parse_collection, "trade": _parse_trade}
+
+
+def parse_time(text: str, field: str = "ts") -> datetime:
+    """ISO-8601 with an explicit UTC offset; naive times are ambiguous, so bad."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise BadRecord(field, f"unparsable time {text!r}") from None
+    if moment.tzinfo is None:
+        raise BadRecord(field, f"time {text!r} has no UTC offset")
+    return moment
+
+
+def _time(obj: dict) -> tuple[str, float, int]:
+    ts = _required_str(obj, "ts")
+    moment = parse_time(ts)
+    return ts, moment.timestamp(), moment.year
+
+
+def _required_str(obj: dict, name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise BadRecord(name, "missing required field")
+    if not isinstance(value, str):
+        raise BadRecord(name, f"expected a string, got {type(value).__name__}")
+    if not value:
+        raise BadRecord(name, "must not be empty")
+    return value
+
+
+def _optional_str(obj: dict, name: str, prefix: str = "") -> str | None:
+    value = obj.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRecord(prefix + name, f"expected a string, got {type(value).__name__}")
+
+
+def _optional_int(obj: dict, name: str) -> int | None:
+    value = obj.get(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise BadRecord(name, f"expected an integer, got {type(value).__name__}")
+
+
+def _enum(obj: dict, name: str, allowed: frozenset[str]) -> str:
+    value = _required_str(obj, name)
+    if value not in allowed:
+        raise BadRecord(name, f"unknown value {value!r}, expected one of {sorted(allowed)}")
+    return value
+
+
+def _amount(name: str, value) -> Decimal:
+    if not isinstance(value, str):
+        raise BadRecord(name, f"expected a decimal string, got {type(value).__name__}")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise BadRecord(name, f"unparsable amount {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise BadRecord(name, f"amount must be a finite non-negative number, got {value!r}")
+    return amount

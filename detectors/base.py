@@ -1,0 +1,131 @@
+"""What every detector sees and how it words an alert."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from amlwatch.alerts import Alert, severity_for
+from amlwatch.events import AccountEvent, CollectionEvent, TradeEvent
+
+from .registry import AccountState, CollectionState, Registry
+
+
+class TradeView:
+    """A trade with what the registry and ledger knew about it at its event time."""
+
+    __slots__ = ("trade", "buyer", "seller", "collection", "acquisition")
+
+    def __init__(
+        self,
+        trade: TradeEvent,
+        buyer: AccountState | None,
+        seller: AccountState | None,
+        collection: CollectionState | None,
+        acquisition: TradeEvent | None,
+    ):
+        self.trade = trade
+        self.buyer = buyer
+        self.seller = seller
+        self.collection = collection
+        self.acquisition = acquisition
+
+    @property
+    def complete(self) -> bool:
+        return self.buyer is not None and self.seller is not None and self.collection is not None
+
+    def refresh(self, registry: Registry) -> None:
+        trade = self.trade
+        self.buyer = registry.accounts.get(trade.buyer_id)
+        self.seller = registry.accounts.get(trade.seller_id)
+        self.collection = registry.collections.get(trade.collection_id)
+
+
+class Detector:
+    """One typology pattern. Subclasses set `name`, `typology` and `needs_registry`.
+
+    `needs_registry` detectors run once the trade's parties and collection are
+    known (or their grace has run out); the others run as the trade arrives.
+    """
+
+    name = ""
+    typology = ""
+    needs_registry = False
+
+    def observe(self, view: TradeView) -> list[Alert]:
+        raise NotImplementedError
+
+    def observe_registry(self, event: AccountEvent | CollectionEvent, registry: Registry) -> list[Alert]:
+        return []
+
+    def evict(self, now: float) -> None:
+        """Drop state that left this detector's windows."""
+
+    def alert(
+        self,
+        trade: TradeEvent,
+        score: float,
+        reason: str,
+        evidence: dict,
+        trades: Iterable[TradeEvent] = (),
+        *,
+        key: str = "",
+        accounts: Iterable[str] | None = None,
+        severity: str | None = None,
+    ) -> Alert:
+        """An alert about `trades` (the triggering trade is always included, last)."""
+        evidence_trades = [t for t in trades if t.trade_id != trade.trade_id]
+        evidence_trades.append(trade)
+        if accounts is None:
+            accounts = _unique(a for t in evidence_trades for a in (t.seller_id, t.buyer_id))
+        return Alert(
+            detector=self.name,
+            typology=self.typology,
+            severity=severity or severity_for(score),
+            score=score,
+            ts=trade.ts,
+            event_id=trade.event_id,
+            accounts=_unique(accounts),
+            collection_id=trade.collection_id,
+            token_ids=_unique(t.token_id for t in evidence_trades),
+            trade_ids=[t.trade_id for t in evidence_trades],
+            reason=reason,
+            evidence=evidence,
+            key=key,
+        )
+
+    def registry_alert(
+        self,
+        event: AccountEvent | CollectionEvent,
+        score: float,
+        reason: str,
+        evidence: dict,
+        *,
+        accounts: Iterable[str],
+        collection_id: str | None = None,
+        key: str = "",
+    ) -> Alert:
+        """An alert about registry facts alone (no trade yet shows the pattern)."""
+        return Alert(
+            detector=self.name,
+            typology=self.typology,
+            severity=severity_for(score),
+            score=score,
+            ts=event.ts,
+            event_id=event.event_id,
+            accounts=list(accounts),
+            collection_id=collection_id,
+            token_ids=[],
+            trade_ids=[],
+            reason=reason,
+            evidence=evidence,
+            key=key,
+        )
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def money(amount) -> str:
+    """Yuan with two decimals and thousands separators, for reasons."""
+    return f"{amount:,.2f} CNY"

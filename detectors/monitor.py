@@ -1,0 +1,172 @@
+"""The detection core: events in event-time order in, alerts out.
+
+One `Monitor` serves file replay and the Faust workers alike. It keeps the
+registry and token ledger, runs stream detectors as each trade arrives, and
+holds registry-dependent checks of trades with unknown parties until their
+late registry data arrives or the grace runs out. Time is event time: the
+watermark is the latest event time seen, never the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from amlwatch import __version__
+from amlwatch.alerts import Alert
+from amlwatch.config import DAY, HOUR, Config
+from amlwatch.events import AccountEvent, CollectionEvent, Event, TradeEvent
+
+from .asset import FinancialAssetDetector, UnregisteredCollectionDetector
+from .base import Detector, TradeView
+from .identity import (
+    MinorBuyerDetector,
+    PayerMismatchDetector,
+    SharedNationalIdDetector,
+    UnregisteredPartyDetector,
+    UnverifiedPartyDetector,
+)
+from .ledger import TokenLedger
+from .registry import Registry
+from .settlement import SettlementDetector
+from .speculation import PriceSpikeDetector, PumpDetector, RapidFlipDetector, TransferLockDetector
+from .structuring import StructuringDetector
+from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
+
+EVICT_EVERY_SECONDS = 60.0
+
+
+def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> list[Detector]:
+    return [
+        SettlementDetector(config.settlement),
+        FinancialAssetDetector(config.asset),
+        UnregisteredCollectionDetector(),
+        LinkedPartiesDetector(config.links),
+        RoundTripDetector(config.wash, ledger),
+        PairRepeatDetector(config.wash),
+        RepeatBuyerDetector(config.wash, ledger),
+        PriceSpikeDetector(config.speculation),
+        PumpDetector(config.speculation),
+        RapidFlipDetector(config.speculation),
+        TransferLockDetector(),
+        UnverifiedPartyDetector(config.identity),
+        PayerMismatchDetector(),
+        MinorBuyerDetector(config.identity),
+        SharedNationalIdDetector(config.identity, registry),
+        UnregisteredPartyDetector(config.identity),
+        StructuringDetector(config.structuring),
+    ]
+
+
+class Monitor:
+    def __init__(self, config: Config | None = None, extra_detectors: list[Detector] | None = None,
+                 model_id: str | None = None):
+        self.config = config = config or Config()
+        self.registry = Registry()
+        self.ledger = TokenLedger(
+            history_horizon=config.wash.window_days * DAY,
+            holding_horizon=config.monitor.holding_horizon_days * DAY,
+            max_per_token=config.wash.max_trades_per_token,
+        )
+        detectors = rule_detectors(config, self.registry, self.ledger) + list(extra_detectors or [])
+        self.detectors = detectors
+        self.stream_detectors = [d for d in detectors if not d.needs_registry]
+        self.registry_detectors = [d for d in detectors if d.needs_registry]
+        self.versions = {"monitor": __version__, "config": config.hash, "model": model_id}
+        self.grace = config.identity.registry_grace_minutes * 60.0
+        self.dedupe_horizon = config.monitor.dedupe_window_hours * HOUR
+        self.watermark = float("-inf")
+        self._pending: deque[tuple[float, TradeView]] = deque()
+        self._seen: set[str] = set()
+        self._seen_order: deque[tuple[float, str]] = deque()
+        self._last_evict = float("-inf")
+        self.duplicates = 0
+
+    def observe(self, event: Event) -> list[Alert]:
+        """Alerts raised by one event (and by any waiting trade whose grace it ended)."""
+        if event.event_id in self._seen:
+            self.duplicates += 1
+            return []
+        self._seen.add(event.event_id)
+        self._seen_order.append((event.t, event.event_id))
+        if event.t > self.watermark:
+            self.watermark = event.t
+        if isinstance(event, TradeEvent):
+            alerts = self._observe_trade(event)
+        else:
+            alerts = self._observe_registry(event)
+        if self._pending and self._pending[0][0] <= self.watermark:
+            alerts.extend(self._release(self.watermark))
+        if self.watermark - self._last_evict >= EVICT_EVERY_SECONDS:
+            self._evict(self.watermark)
+        return self._stamp(alerts)
+
+    def flush(self) -> list[Alert]:
+        """End of a finite stream: judge every waiting trade with what is known."""
+        return self._stamp(self._release(float("inf")))
+
+    def _observe_trade(self, trade: TradeEvent) -> list[Alert]:
+        registry = self.registry
+        view = TradeView(
+            trade,
+            registry.accounts.get(trade.buyer_id),
+            registry.accounts.get(trade.seller_id),
+            registry.collections.get(trade.collection_id),
+            self.ledger.acquisition(trade),
+        )
+        alerts: list[Alert] = []
+        for detector in self.stream_detectors:
+            alerts.extend(detector.observe(view))
+        if view.complete:
+            for detector in self.registry_detectors:
+                alerts.extend(detector.observe(view))
+        else:
+            self._pending.append((trade.t + self.grace, view))
+        self.ledger.record(trade)
+        return alerts
+
+    def _observe_registry(self, event: AccountEvent | CollectionEvent) -> list[Alert]:
+        if isinstance(event, AccountEvent):
+            self.registry.apply_account(event)
+        else:
+            self.registry.apply_collection(event)
+        alerts: list[Alert] = []
+        for detector in self.registry_detectors:
+            alerts.extend(detector.observe_registry(event, self.registry))
+        return alerts
+
+    def _release(self, now: float) -> list[Alert]:
+        """Registry checks of waiting trades whose grace has run out, with what is known now."""
+        alerts: list[Alert] = []
+        pending = self._pending
+        while pending and pending[0][0] <= now:
+            _, view = pending.popleft()
+            view.refresh(self.registry)
+            for detector in self.registry_detectors:
+                alerts.extend(detector.observe(view))
+        return alerts
+
+    def _evict(self, now: float) -> None:
+        self._last_evict = now
+        self.ledger.evict(now)
+        for detector in self.detectors:
+            detector.evict(now)
+        cutoff = now - self.dedupe_horizon
+        order, seen = self._seen_order, self._seen
+        while order and order[0][0] < cutoff:
+            seen.discard(order.popleft()[1])
+
+    def _stamp(self, alerts: list[Alert]) -> list[Alert]:
+        for alert in alerts:
+            alert.versions = self.versions
+        return alerts
+
+    def state_size(self) -> dict[str, int]:
+        """Entries held per window, to show memory follows the windows."""
+        sizes = {"accounts": len(self.registry.accounts), "collections": len(self.registry.collections),
+                 "tokens_recent": len(self.ledger.transfers), "tokens_held": len(self.ledger.last_transfer),
+                 "pending": len(self._pending), "seen_event_ids": len(self._seen)}
+        for detector in self.detectors:
+            for name, value in vars(detector).items() if hasattr(detector, "__dict__") else ():
+                if hasattr(value, "evict") and hasattr(value, "__len__"):
+                    sizes[f"{detector.name}.{name}"] = len(value)
+        return sizes
