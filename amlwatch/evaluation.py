@@ -1,0 +1,133 @@
+"""Recall and precision of alerts against a simulator's labels.
+
+A labelled trade counts as caught when an alert of its typology lists it in
+`trade_ids` (docs/ALERTS.md). Precision is per trade: of the trades that
+alerts of a typology list, the share labelled with that typology. Anomaly
+alerts have no typology of their own, so they are scored against any label.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from amlwatch.alerts import TYPOLOGIES
+from amlwatch.sources import read_lines
+
+RULE_TYPOLOGIES = tuple(t for t in TYPOLOGIES if t != "anomaly")
+
+
+@dataclass
+class TypologyScore:
+    typology: str
+    labelled: int = 0
+    caught: int = 0
+    flagged: int = 0
+    flagged_true: int = 0
+
+    @property
+    def recall(self) -> float | None:
+        return self.caught / self.labelled if self.labelled else None
+
+    @property
+    def precision(self) -> float | None:
+        return self.flagged_true / self.flagged if self.flagged else None
+
+
+@dataclass
+class Evaluation:
+    rows: list[TypologyScore]
+    anomaly: TypologyScore
+    anomaly_recall_by_typology: dict[str, float | None] = field(default_factory=dict)
+    missed_by_rules_caught_by_anomaly: list[str] = field(default_factory=list)
+    missed: dict[str, list[str]] = field(default_factory=dict)
+    false_positives_by_negative: dict[str, int] = field(default_factory=dict)
+    negatives: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        def row(score: TypologyScore) -> dict:
+            return {"labelled": score.labelled, "caught": score.caught, "recall": score.recall,
+                    "flagged": score.flagged, "flagged_true": score.flagged_true, "precision": score.precision}
+
+        return {
+            "typologies": {r.typology: row(r) for r in self.rows},
+            "anomaly": row(self.anomaly) | {"recall_by_typology": self.anomaly_recall_by_typology,
+                                            "missed_by_rules_caught": self.missed_by_rules_caught_by_anomaly},
+            "missed": self.missed,
+            "hard_negatives": {name: {"trades": count, "flagged": self.false_positives_by_negative.get(name, 0)}
+                               for name, count in self.negatives.items()},
+        }
+
+    def table(self) -> str:
+        def pct(value: float | None) -> str:
+            return "n/a" if value is None else f"{value * 100:.1f}%"
+
+        head = f"{'typology':<22}{'labelled':>9}{'caught':>8}{'recall':>9}{'flagged':>9}{'precision':>11}"
+        lines = [head, "-" * len(head)]
+        for r in self.rows + [self.anomaly]:
+            lines.append(f"{r.typology:<22}{r.labelled:>9,}{r.caught:>8,}{pct(r.recall):>9}"
+                         f"{r.flagged:>9,}{pct(r.precision):>11}")
+        if self.anomaly.flagged or self.anomaly_recall_by_typology:
+            parts = ", ".join(f"{t} {pct(v)}" for t, v in self.anomaly_recall_by_typology.items() if v is not None)
+            lines.append(f"anomaly recall by typology: {parts}")
+            lines.append(f"labelled trades missed by rules, caught by anomaly: "
+                         f"{len(self.missed_by_rules_caught_by_anomaly)}")
+        if self.negatives:
+            flagged = sum(self.false_positives_by_negative.values())
+            total = sum(self.negatives.values())
+            lines.append(f"hard negatives flagged: {flagged} of {total} "
+                         + ", ".join(f"{k} {self.false_positives_by_negative.get(k, 0)}/{v}"
+                                     for k, v in sorted(self.negatives.items())))
+        return "\n".join(lines)
+
+
+def load_labels(path: str | Path) -> dict[str, set[str]]:
+    labels: dict[str, set[str]] = defaultdict(set)
+    for _, line in read_lines(path):
+        record = orjson.loads(line)
+        labels[record["trade_id"]].add(record["typology"])
+    return dict(labels)
+
+
+def load_negatives(path: str | Path) -> dict[str, str]:
+    return {r["trade_id"]: r["scenario"] for r in (orjson.loads(line) for _, line in read_lines(path))}
+
+
+def load_alerts(path: str | Path) -> list[dict]:
+    return [orjson.loads(line) for _, line in read_lines(path)]
+
+
+def evaluate(labels: dict[str, set[str]], alerts: list[dict], negatives: dict[str, str] | None = None) -> Evaluation:
+    flagged: dict[str, set[str]] = defaultdict(set)
+    for alert in alerts:
+        flagged[alert["typology"]].update(alert["trade_ids"])
+    rows = []
+    for typology in RULE_TYPOLOGIES:
+        score = TypologyScore(typology)
+        labelled = {t for t, kinds in labels.items() if typology in kinds}
+        score.labelled = len(labelled)
+        score.caught = len(labelled & flagged[typology])
+        score.flagged = len(flagged[typology])
+        score.flagged_true = sum(1 for t in flagged[typology] if typology in labels.get(t, ()))
+        rows.append(score)
+    anomalous = flagged["anomaly"]
+    anomaly = TypologyScore("anomaly", labelled=len(labels), caught=len(anomalous & labels.keys()),
+                            flagged=len(anomalous), flagged_true=len(anomalous & labels.keys()))
+    by_rules = set().union(*(flagged[t] for t in RULE_TYPOLOGIES))
+    result = Evaluation(rows, anomaly)
+    for typology in RULE_TYPOLOGIES:
+        labelled = {t for t, kinds in labels.items() if typology in kinds}
+        result.anomaly_recall_by_typology[typology] = (len(labelled & anomalous) / len(labelled)) if labelled else None
+        missed = sorted(t for t in labelled if t not in flagged[typology])
+        if missed:
+            result.missed[typology] = missed
+    result.missed_by_rules_caught_by_anomaly = sorted((labels.keys() - by_rules) & anomalous)
+    if negatives:
+        for trade_id, scenario in negatives.items():
+            result.negatives[scenario] = result.negatives.get(scenario, 0) + 1
+            if trade_id in by_rules:
+                result.false_positives_by_negative[scenario] = result.false_positives_by_negative.get(scenario, 0) + 1
+    return result
