@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("replay", help="run a recorded stream through the detectors")
     p.add_argument("path", nargs="?", default="-", help="JSON Lines file (.jsonl or .jsonl.gz), '-' for stdin")
+    p.add_argument("--archive", help="replay the input events kept in this record archive instead of a file")
+    p.add_argument("--record", help="keep every input event and alert of this replay in this record archive")
     p.add_argument("--config", help="TOML file with detector thresholds")
     p.add_argument("--alerts-out", default="-", help="alerts JSONL file (default stdout)")
     p.add_argument("--dead-letter", help="JSONL file for bad records and their reasons")
@@ -80,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("events", nargs="+")
     q.add_argument("--model", help="model directory (default: the shipped model)")
     q.set_defaults(handler=cmd_model_report)
+
+    from amlwatch.records.commands import add_commands as add_records_commands
+
+    add_records_commands(commands)
     return parser
 
 
@@ -100,21 +106,30 @@ def build_monitor(config, *, with_model: bool = True):
     return Monitor(config, extra_detectors=extra, model_id=model_id)
 
 
-def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True):
+def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True,
+               archive=None, record=None):
+    """Replay a file (or, with `archive`, a record archive); with `record`, archive as it goes."""
     from amlwatch.deadletter import DeadLetterFile
+    from amlwatch.records.replay import archive_replay, iter_archived_events
     from amlwatch.replay import AlertWriter, parse_bound, progress_bar, replay
     from amlwatch.sources import read_lines
 
     monitor = build_monitor(config, with_model=with_model)
+    records = iter_archived_events(archive) if archive else read_lines(path)
+    source = f"archive:{archive}" if archive else str(path)
     with ExitStack() as stack:
         out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
         dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
         dead_letters = DeadLetterFile(dead)
         update, close = progress_bar()
         try:
-            summary = replay(read_lines(path), monitor, AlertWriter(out), dead_letters, source=str(path),
-                             since=parse_bound(since, "--since"), until=parse_bound(until, "--until"),
-                             progress=update)
+            bounds = {"since": parse_bound(since, "--since"), "until": parse_bound(until, "--until")}
+            if record:
+                summary = archive_replay(records, monitor, record, out, dead_letters, source=source,
+                                         progress=update, commit_every=config.archive.commit_every, **bounds)
+            else:
+                summary = replay(records, monitor, AlertWriter(out), dead_letters, source=source,
+                                 progress=update, **bounds)
         finally:
             close()
     if dead_letters.count and not dead_letter_path:
@@ -126,7 +141,7 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
 def cmd_replay(args) -> int:
     config = load_config(args.config)
     summary = run_replay(args.path, config, args.alerts_out, args.dead_letter, args.since, args.until,
-                         with_model=not args.no_model)
+                         with_model=not args.no_model, archive=args.archive, record=args.record)
     print(summary.table(), file=sys.stderr)
     return 0
 

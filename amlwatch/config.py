@@ -129,6 +129,33 @@ class MonitorConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the record archive keeps each kind of record, in days (docs/RECORDS.md); 0 = forever."""
+
+    events_days: int = 3650
+    """Input events: transaction and identity records (PRC AML Law as revised: at least 10 years)."""
+    alerts_days: int = 3650
+    audit_days: int = 0
+    """Hold and purge records: they prove what was removed and why, so kept forever by default."""
+    identity_until_closed: bool = True
+    """Account (identity) events are kept until events_days after the account's `close` event."""
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    dir: str = "./records"
+    """Record archive directory; the AMLWATCH_ARCHIVE_DIR variable overrides it."""
+    commit_every: int = 10_000
+    """File replay commits (fsyncs) the archive every this many records, and at the end."""
+    segment_max_mb: int = 256
+    """An open segment is sealed and a new one begun past this size, even within one day."""
+
+
+OPERATIONAL_SECTIONS = frozenset({"retention", "archive", "kafka", "service"})
+"""Sections that change where and how long things run or are kept, never which alerts are raised."""
+
+
+@dataclass(frozen=True)
 class Config:
     wash: WashConfig = field(default_factory=WashConfig)
     links: LinkConfig = field(default_factory=LinkConfig)
@@ -139,14 +166,17 @@ class Config:
     structuring: StructuringConfig = field(default_factory=StructuringConfig)
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
 
     @property
     def hash(self) -> str:
-        """Content hash of the effective configuration (sorted canonical JSON)."""
-        blob = orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+        """Content hash of what decides alerts: every section but the operational ones."""
+        detection = {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_SECTIONS}
+        blob = orjson.dumps(detection, option=orjson.OPT_SORT_KEYS)
         return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
 
     @classmethod

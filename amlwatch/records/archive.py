@@ -1,0 +1,953 @@
+"""The record archive: every input event and every alert, hash-chained, per day and partition.
+
+Layout (docs/RECORDS.md)::
+
+    ROOT/events/p<partition>/<first_seq:012d>-<YYYY-MM-DD>.jsonl          open segment
+    ROOT/events/p<partition>/<first_seq:012d>-<YYYY-MM-DD>.jsonl.gz       sealed segment
+    ROOT/events/p<partition>/<first_seq:012d>-<YYYY-MM-DD>.manifest.json  its manifest
+    ROOT/alerts/p<partition>/...                                          same, alerts
+    ROOT/audit/...                                                        holds and purges
+
+One *stream* per kind and partition (`events/p0`, `alerts/p0`, `audit`) has
+one sequence (1, 2, ...) and one SHA-256 chain: each record carries `prev`,
+the hash of the record before it in the stream (the first record of a stream
+chains to `genesis_hash(stream)`), and `hash`, the SHA-256 of the record's
+own JSON text without the `hash` member. A segment is a contiguous run of a
+stream's sequence, so segments chain too.
+
+Crash safety: records are appended to the open segment's buffer; `commit()`
+flushes and fsyncs every stream written to (and its directory when a file was
+created), and only then may the caller acknowledge. After a kill the open
+segment ends in whole records plus at most one torn line, which reopening
+truncates. Sealing writes `.jsonl.gz` and the manifest through temporary files
+and atomic renames; the manifest's rename is the commit point, the open file is
+removed only after it, and reopening finishes or rolls back an interrupted seal.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import gzip
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+
+from amlwatch.events import BadRecord, parse_time
+
+FORMAT = "amlwatch.records/1"
+KINDS = ("event", "alert", "audit")
+KIND_DIRS = {"event": "events", "alert": "alerts", "audit": "audit"}
+DIR_KINDS = {v: k for k, v in KIND_DIRS.items()}
+DEFAULT_SEGMENT_MAX_BYTES = 256 << 20
+DAY_SECONDS = 86_400
+
+HASH_PREFIX = b',"hash":"'
+HASH_SUFFIX_LEN = len(HASH_PREFIX) + 64 + 2  # ,"hash":"<64 hex>"}
+SEGMENT_RE = re.compile(r"^(\d{12})-(\d{4}-\d{2}-\d{2})\.(jsonl|jsonl\.gz|manifest\.json)$")
+OPEN, SEALED, MANIFEST = "jsonl", "jsonl.gz", "manifest.json"
+
+
+class ArchiveError(RuntimeError):
+    """The archive cannot be written safely as it is (run `amlwatch records verify`)."""
+
+
+class ArchiveBusy(ArchiveError):
+    """Another writer holds a stream of this archive."""
+
+
+class RecordFormatError(ValueError):
+    """A line that is not an archive record."""
+
+
+def _crash_point(name: str) -> None:
+    """No-op hook between the steps of a seal; the crash tests replace it with os._exit."""
+
+
+# --------------------------------------------------------------------------- format
+
+
+def stream_id(kind: str, partition: int | None = 0) -> str:
+    if kind not in KIND_DIRS:
+        raise ValueError(f"unknown record kind {kind!r}")
+    if kind == "audit":
+        return "audit"
+    if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:
+        raise ValueError(f"partition must be a non-negative integer, got {partition!r}")
+    return f"{KIND_DIRS[kind]}/p{partition}"
+
+
+def stream_kind(stream: str) -> tuple[str, int | None]:
+    """`events/p3` -> ("event", 3); `audit` -> ("audit", None)."""
+    head, _, tail = stream.partition("/")
+    kind = DIR_KINDS.get(head)
+    if kind is None:
+        raise ValueError(f"not a stream id: {stream!r}")
+    if kind == "audit":
+        return kind, None
+    return kind, int(tail[1:])
+
+
+def genesis_hash(stream: str) -> str:
+    """What the first record of a stream chains to."""
+    return hashlib.sha256(f"{FORMAT} genesis {stream}".encode()).hexdigest()
+
+
+def seal_line(body: bytes) -> tuple[bytes, str]:
+    """The archive line of a record body (a JSON object without `hash`), and the hash."""
+    digest = hashlib.sha256(body).hexdigest()
+    return body[:-1] + HASH_PREFIX + digest.encode() + b'"}\n', digest
+
+
+def split_line(line: bytes) -> tuple[bytes, str]:
+    """(body, stored hash) of an archive line; the body is the exact bytes that were hashed."""
+    line = line.rstrip(b"\n")
+    if (len(line) < HASH_SUFFIX_LEN + 2 or not line.endswith(b'"}')
+            or line[-HASH_SUFFIX_LEN:-HASH_SUFFIX_LEN + len(HASH_PREFIX)] != HASH_PREFIX):
+        raise RecordFormatError("no trailing hash member")
+    stored = line[-66:-2]
+    try:
+        text = stored.decode("ascii")
+    except UnicodeDecodeError:
+        raise RecordFormatError("hash is not hex") from None
+    return line[:-HASH_SUFFIX_LEN] + b"}", text
+
+
+def record_raw(record: dict) -> bytes:
+    """The input bytes of an archived event, exactly as received."""
+    if "raw" in record:
+        return record["raw"].encode("utf-8")
+    return base64.b64decode(record["raw_base64"])
+
+
+def utc_iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_day(t: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+def day_end(day: str) -> float:
+    """Epoch seconds at the end of a UTC day."""
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp() + DAY_SECONDS
+
+
+def event_time(raw: bytes) -> float | None:
+    """Event time of a raw record, or None when it has no parsable `ts`."""
+    try:
+        obj = orjson.loads(raw)
+        return parse_time(obj["ts"]).timestamp()
+    except Exception:  # anything malformed: the caller falls back to the previous record's day
+        return None
+
+
+def _time_of(ts) -> float | None:
+    if ts is None:
+        return None
+    if isinstance(ts, bool):
+        raise TypeError("ts must be a time, not a bool")
+    if isinstance(ts, (int, float)):
+        return float(ts)
+    if isinstance(ts, datetime):
+        return ts.timestamp()
+    try:
+        return parse_time(ts).timestamp()
+    except BadRecord:
+        return None
+
+
+def _json_default(value):
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdirs(path: Path) -> None:
+    """mkdir -p, fsyncing each parent whose entries changed."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir()
+        except FileExistsError:
+            continue
+        fsync_dir(p.parent)
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@dataclass(frozen=True)
+class SegmentName:
+    first_seq: int
+    day: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.first_seq:012d}-{self.day}"
+
+    def file(self, suffix: str) -> str:
+        return f"{self.base}.{suffix}"
+
+
+def parse_segment_name(name: str) -> tuple[SegmentName, str] | None:
+    match = SEGMENT_RE.match(name)
+    if not match:
+        return None
+    return SegmentName(int(match.group(1)), match.group(2)), match.group(3)
+
+
+@dataclass
+class Segment:
+    """One segment of a stream as found on disk."""
+
+    stream: str
+    directory: Path
+    name: SegmentName
+    has_open: bool = False
+    has_sealed: bool = False
+    has_manifest: bool = False
+
+    @property
+    def first_seq(self) -> int:
+        return self.name.first_seq
+
+    @property
+    def day(self) -> str:
+        return self.name.day
+
+    @property
+    def sealed(self) -> bool:
+        return self.has_sealed and self.has_manifest
+
+    @property
+    def label(self) -> str:
+        """`events/p0/000000000001-2026-03-01.jsonl.gz` (what verify names)."""
+        suffix = OPEN if self.has_open and not self.sealed else SEALED
+        return f"{self.stream}/{self.name.file(suffix)}"
+
+    def path(self, suffix: str) -> Path:
+        return self.directory / self.name.file(suffix)
+
+    def manifest(self) -> dict | None:
+        if not self.has_manifest:
+            return None
+        return orjson.loads(self.path(MANIFEST).read_bytes())
+
+    def lines(self) -> Iterator[bytes]:
+        """Complete lines (newline included) of the segment; a torn last line of an open one is left out."""
+        if self.sealed:
+            with gzip.open(self.path(SEALED), "rb") as handle:
+                yield from handle
+            return
+        with open(self.path(OPEN), "rb") as handle:
+            for line in handle:
+                if line.endswith(b"\n"):
+                    yield line
+
+
+def list_segments(directory: Path, stream: str) -> list[Segment]:
+    """Segments of one stream directory in sequence order (temporary files ignored)."""
+    found: dict[SegmentName, Segment] = {}
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    for entry in names:
+        parsed = parse_segment_name(entry)
+        if parsed is None:
+            continue
+        name, suffix = parsed
+        seg = found.setdefault(name, Segment(stream, directory, name))
+        if suffix == OPEN:
+            seg.has_open = True
+        elif suffix == SEALED:
+            seg.has_sealed = True
+        else:
+            seg.has_manifest = True
+    return sorted(found.values(), key=lambda s: (s.first_seq, s.day))
+
+
+def list_streams(root: str | os.PathLike) -> list[str]:
+    """Stream ids present under an archive root: audit first, then events and alerts by partition."""
+    root = Path(root)
+    streams = []
+    if (root / "audit").is_dir():
+        streams.append("audit")
+    for kind in ("event", "alert"):
+        base = root / KIND_DIRS[kind]
+        if not base.is_dir():
+            continue
+        parts = []
+        for entry in os.listdir(base):
+            if re.fullmatch(r"p\d+", entry) and (base / entry).is_dir():
+                parts.append(int(entry[1:]))
+        streams.extend(f"{KIND_DIRS[kind]}/p{p}" for p in sorted(parts))
+    return streams
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+def event_accounts(obj) -> list[str]:
+    """Accounts an input event names: account_id (account), issuer_id (collection), buyer/seller (trade).
+
+    A record of unknown or missing type is searched for all four fields, so a
+    bad record naming an account is never missed.
+    """
+    if not isinstance(obj, dict):
+        return []
+    kind = obj.get("type")
+    if kind == "account":
+        names = ("account_id",)
+    elif kind == "collection":
+        names = ("issuer_id",)
+    elif kind == "trade":
+        names = ("buyer_id", "seller_id")
+    else:
+        names = ("account_id", "issuer_id", "buyer_id", "seller_id")
+    return [v for v in (obj.get(n) for n in names) if isinstance(v, str) and v]
+
+
+def record_accounts(record: dict) -> list[str]:
+    """Accounts an archived record touches (events by their fields, alerts by `accounts`)."""
+    kind = record.get("kind")
+    if kind == "alert":
+        accounts = (record.get("alert") or {}).get("accounts") or []
+        return [a for a in accounts if isinstance(a, str)]
+    if kind == "event":
+        try:
+            return event_accounts(orjson.loads(record_raw(record)))
+        except Exception:
+            return []
+    if kind == "audit":
+        return list(record.get("accounts") or [])
+    return []
+
+
+class SegmentStats:
+    """What a manifest states about a run of records, computed from the records themselves."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.kind = stream_kind(stream)[0]
+        self.records = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.prev_hash: str | None = None
+        self.last_hash: str | None = None
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.min_t: float | None = None
+        self.max_t: float | None = None
+        self.raw_bytes = 0
+        self.identity: dict[str, list] = {}
+
+    def add(self, record: dict, digest: str, nbytes: int) -> None:
+        self.records += 1
+        self.raw_bytes += nbytes
+        seq = record.get("seq")
+        if self.first_seq is None:
+            self.first_seq = seq
+            self.prev_hash = record.get("prev")
+        self.last_seq = seq
+        self.last_hash = digest
+        t = record.get("t")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            if self.first_t is None:
+                self.first_t = t
+            self.last_t = t
+            self.min_t = t if self.min_t is None else min(self.min_t, t)
+            self.max_t = t if self.max_t is None else max(self.max_t, t)
+        if self.kind == "event" and record.get("outcome") == "ok" and isinstance(t, (int, float)):
+            text = record.get("raw")
+            if text is not None and '"account"' not in text and "\\" not in text:
+                return  # not an account event (cheap test before decoding)
+            try:
+                obj = orjson.loads(record_raw(record))
+            except Exception:
+                return
+            if isinstance(obj, dict) and obj.get("type") == "account" and isinstance(obj.get("account_id"), str):
+                known = self.identity.get(obj["account_id"])
+                if known is None or t >= known[0]:
+                    self.identity[obj["account_id"]] = [t, obj.get("action")]
+
+    def manifest(self, name: SegmentName, sha256: str, nbytes: int, sealed_at: str | None = None) -> dict:
+        kind, partition = stream_kind(self.stream)
+        return {
+            "format": FORMAT,
+            "stream": self.stream,
+            "kind": kind,
+            "partition": partition,
+            "day": name.day,
+            "segment": name.file(SEALED),
+            "records": self.records,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "first_ts": utc_iso(self.first_t),
+            "last_ts": utc_iso(self.last_t),
+            "min_t": self.min_t,
+            "max_t": self.max_t,
+            "prev_hash": self.prev_hash,
+            "last_hash": self.last_hash,
+            "sha256": sha256,
+            "bytes": nbytes,
+            "raw_bytes": self.raw_bytes,
+            "sealed_at": sealed_at or utc_iso(time.time()),
+            "identity": dict(sorted(self.identity.items())),
+        }
+
+    CHECKED = ("records", "first_seq", "last_seq", "first_ts", "last_ts", "min_t", "max_t",
+               "prev_hash", "last_hash", "identity", "raw_bytes")
+
+    def compare(self, manifest: dict, name: SegmentName) -> list[str]:
+        """Fields where a manifest disagrees with its records."""
+        mine = self.manifest(name, manifest.get("sha256", ""), manifest.get("bytes", 0))
+        return [key for key in self.CHECKED if manifest.get(key) != mine[key]]
+
+
+# --------------------------------------------------------------------------- writer
+
+
+class _OpenSegment:
+    __slots__ = ("name", "path", "handle", "bytes")
+
+    def __init__(self, name: SegmentName, path: Path, handle, nbytes: int):
+        self.name = name
+        self.path = path
+        self.handle = handle
+        self.bytes = nbytes
+
+
+class _Stream:
+    __slots__ = ("id", "kind", "partition", "dir", "lock_fd", "next_seq", "last_hash", "last_t",
+                 "open", "dirty", "dir_dirty", "day_lo", "day_hi", "day_text")
+
+    def __init__(self, sid: str, directory: Path):
+        self.id = sid
+        self.kind, self.partition = stream_kind(sid)
+        self.dir = directory
+        self.lock_fd: int | None = None
+        self.next_seq = 1
+        self.last_hash = genesis_hash(sid)
+        self.last_t: float | None = None
+        self.open: _OpenSegment | None = None
+        self.dirty = False
+        self.dir_dirty = False
+        self.day_lo = self.day_hi = 0.0
+        self.day_text = ""
+
+    def day_of(self, t: float) -> str:
+        if not (self.day_lo <= t < self.day_hi):
+            self.day_lo = (t // DAY_SECONDS) * DAY_SECONDS
+            self.day_hi = self.day_lo + DAY_SECONDS
+            self.day_text = utc_day(self.day_lo)
+        return self.day_text
+
+
+class RecordArchive:
+    """Append-only writer of the record archive (one per process and stream; streams are locked).
+
+    Nothing is durable until `commit()` returns; acknowledge input (commit a
+    Kafka offset, report a file replayed) only after it.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, segment_max_bytes: int = DEFAULT_SEGMENT_MAX_BYTES,
+                 fsync: bool = True, compress_level: int = 6, lock_timeout: float = 0.0,
+                 buffer_bytes: int = 1 << 20):
+        self.root = Path(root)
+        self.segment_max_bytes = segment_max_bytes
+        self.fsync = fsync
+        self.compress_level = compress_level
+        self.lock_timeout = lock_timeout
+        self.buffer_bytes = buffer_bytes
+        self._streams: dict[str, _Stream] = {}
+        self._event_streams: dict[int, _Stream] = {}
+        self._closed = False
+        _mkdirs(self.root)
+
+    # ---- public API
+
+    def append_event(self, raw: bytes | str, source: dict | None, outcome="ok", ts=None, *,
+                     partition: int | None = None, field: str | None = None) -> int:
+        """Archive one input record as received; returns its sequence number in its stream.
+
+        `source` is where it came from ({"file", "line"} or {"topic", "partition",
+        "offset"}); `outcome` is "ok", the dead-letter reason, or the `BadRecord`;
+        `ts` (ISO text, epoch seconds or datetime) saves re-reading the event time
+        from `raw`. The partition defaults to `source["partition"]`, else 0.
+        """
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        if isinstance(outcome, BadRecord):
+            field = outcome.field if field is None else field
+            outcome = outcome.reason
+        elif not isinstance(outcome, str) or not outcome:
+            raise ValueError("outcome must be 'ok', a dead-letter reason or a BadRecord")
+        if partition is None:
+            partition = source.get("partition", 0) if isinstance(source, dict) else 0
+        st = self._event_streams.get(partition)
+        if st is None:
+            st = self._event_streams[partition] = self._stream(stream_id("event", partition))
+        t = _time_of(ts) if ts is not None else event_time(raw)
+        record = {"kind": "event", "partition": partition, "t": t, "received": round(time.time(), 3),
+                  "source": source, "outcome": outcome}
+        if outcome != "ok" and field is not None:
+            record["field"] = field
+        try:
+            record["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            record["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        return self._append(st, record, t)
+
+    def append_alert(self, alert, *, partition: int = 0, detected_at: str | None = None) -> int:
+        """Archive one alert (an `Alert` or its contract dict); returns its sequence number."""
+        if not isinstance(alert, dict):
+            alert = alert.to_dict(detected_at)
+        st = self._stream(stream_id("alert", partition))
+        t = _time_of(alert.get("ts"))
+        record = {"kind": "alert", "partition": partition, "t": t, "alert": alert}
+        return self._append(st, record, t)
+
+    def append_audit(self, action: str, **details) -> int:
+        """Archive one audit record (hold changes, purges); stamped with the wall clock."""
+        st = self._stream("audit")
+        now = time.time()
+        record = {"kind": "audit", "t": round(now, 3), "at": utc_iso(now), "action": action, **details}
+        return self._append(st, record, now)
+
+    def commit(self) -> dict[str, int]:
+        """Make everything appended so far durable; returns each written stream's last sequence number."""
+        heads = {}
+        for st in self._streams.values():
+            if st.dirty and st.open is not None:
+                st.open.handle.flush()
+                if self.fsync:
+                    os.fsync(st.open.handle.fileno())
+                st.dirty = False
+            if st.dir_dirty:
+                if self.fsync:
+                    fsync_dir(st.dir)
+                st.dir_dirty = False
+            heads[st.id] = st.next_seq - 1
+        return heads
+
+    def seal(self, kind: str | None = None, partition: int | None = None) -> list[Path]:
+        """Seal the open segments (of one kind / partition, or all): commit, compress, manifest."""
+        self.commit()
+        sealed = []
+        for st in list(self._streams.values()):
+            if (kind is None or st.kind == kind) and (partition is None or st.partition == partition):
+                path = self._seal_stream(st)
+                if path is not None:
+                    sealed.append(path)
+        return sealed
+
+    def seal_all_open(self) -> list[Path]:
+        """Seal every open segment under the root, recovering (and locking) streams not yet opened."""
+        for sid in list_streams(self.root):
+            self._stream(sid)
+        return self.seal()
+
+    def release(self, partition: int | None = None, kind: str | None = None) -> None:
+        """Commit, then let go of streams (all, or one partition's / kind's), e.g. when a Kafka partition is
+        revoked: files closed and locks released; open segments stay open for the next owner to resume."""
+        self.commit()
+        for sid, st in list(self._streams.items()):
+            if (kind is None or st.kind == kind) and (partition is None or st.partition == partition):
+                if st.open is not None:
+                    st.open.handle.close()
+                    st.open = None
+                if st.lock_fd is not None:
+                    os.close(st.lock_fd)
+                    st.lock_fd = None
+                del self._streams[sid]
+                if st.kind == "event":
+                    self._event_streams.pop(st.partition, None)
+
+    def head(self, stream: str) -> tuple[int, str]:
+        """(last sequence number, last hash) of a stream (0 and the genesis hash when empty)."""
+        st = self._stream(stream)
+        return st.next_seq - 1, st.last_hash
+
+    def close(self) -> None:
+        """Commit and release the streams; open segments stay open (the next writer resumes them)."""
+        if self._closed:
+            return
+        try:
+            self.commit()
+        finally:
+            for st in self._streams.values():
+                if st.open is not None:
+                    st.open.handle.close()
+                    st.open = None
+                if st.lock_fd is not None:
+                    os.close(st.lock_fd)
+                    st.lock_fd = None
+            self._streams.clear()
+            self._event_streams.clear()
+            self._closed = True
+
+    def __enter__(self) -> "RecordArchive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- internals
+
+    def _stream(self, sid: str) -> _Stream:
+        st = self._streams.get(sid)
+        if st is None:
+            if self._closed:
+                raise ArchiveError("archive is closed")
+            st = _Stream(sid, self.root / sid)
+            _mkdirs(st.dir)
+            self._lock(st)
+            try:
+                self._recover(st)
+            except BaseException:
+                os.close(st.lock_fd)
+                raise
+            self._streams[sid] = st
+        return st
+
+    def _lock(self, st: _Stream) -> None:
+        fd = os.open(st.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + (self.lock_timeout if st.kind != "audit" else max(self.lock_timeout, 30.0))
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise ArchiveBusy(f"{st.dir}: stream {st.id} is being written by another process") from None
+                time.sleep(0.05)
+        st.lock_fd = fd
+
+    def _recover(self, st: _Stream) -> None:
+        """Finish or roll back an interrupted seal, drop a torn tail, and find the chain's head."""
+        for entry in os.listdir(st.dir):
+            if entry.endswith(".tmp"):
+                os.unlink(st.dir / entry)
+                st.dir_dirty = True
+        segments = list_segments(st.dir, st.id)
+        opened = None
+        last_sealed = None
+        for seg in segments:
+            if seg.has_open and seg.has_manifest:
+                if not seg.has_sealed:
+                    raise ArchiveError(f"{seg.label}: manifest without its sealed file; run `amlwatch records verify`")
+                os.unlink(seg.path(OPEN))  # the seal had completed
+                st.dir_dirty = True
+                seg.has_open = False
+            elif seg.has_open and seg.has_sealed:
+                os.unlink(seg.path(SEALED))  # the seal had not completed: the open file is authoritative
+                st.dir_dirty = True
+                seg.has_sealed = False
+            elif seg.has_sealed != seg.has_manifest:
+                raise ArchiveError(f"{seg.label}: sealed segment without its "
+                                   f"{'manifest' if seg.has_sealed else 'file'}; run `amlwatch records verify`")
+            if seg.has_open:
+                if opened is not None:
+                    raise ArchiveError(f"{st.id}: two open segments ({opened.label}, {seg.label}); "
+                                       "run `amlwatch records verify`")
+                opened = seg
+            elif seg.sealed:
+                last_sealed = seg
+        if st.dir_dirty:
+            fsync_dir(st.dir)
+            st.dir_dirty = False
+        if last_sealed is not None:
+            manifest = last_sealed.manifest()
+            st.next_seq = manifest["last_seq"] + 1
+            st.last_hash = manifest["last_hash"]
+            st.last_t = manifest.get("max_t")
+        if opened is None:
+            return
+        if last_sealed is not None and last_sealed.first_seq > opened.first_seq:
+            raise ArchiveError(f"{opened.label}: open segment older than sealed {last_sealed.label}")
+        path = opened.path(OPEN)
+        last_line = _truncate_torn_tail(path)
+        if last_line is None:
+            os.unlink(path)  # created, nothing complete written: never acknowledged
+            fsync_dir(st.dir)
+            return
+        try:
+            body, stored = split_line(last_line)
+            if hashlib.sha256(body).hexdigest() != stored:
+                raise RecordFormatError("hash mismatch")
+            record = orjson.loads(body)
+        except (RecordFormatError, orjson.JSONDecodeError) as error:
+            raise ArchiveError(f"{opened.label}: last record does not verify ({error}); "
+                               "run `amlwatch records verify`") from None
+        st.next_seq = record["seq"] + 1
+        st.last_hash = stored
+        if record.get("t") is not None:
+            st.last_t = record["t"]
+        handle = open(path, "ab", buffering=self.buffer_bytes)
+        st.open = _OpenSegment(opened.name, path, handle, handle.tell())
+
+    def _append(self, st: _Stream, record: dict, t: float | None) -> int:
+        if t is None:
+            t = st.last_t if st.last_t is not None else time.time()
+        else:
+            st.last_t = t
+        day = st.day_of(t)
+        seg = st.open
+        if seg is None or day > seg.name.day or seg.bytes >= self.segment_max_bytes:
+            if seg is not None:
+                self._seal_stream(st)
+            seg = self._create_segment(st, day)
+        seq = st.next_seq
+        body = orjson.dumps({"seq": seq, "prev": st.last_hash, **record}, default=_json_default)
+        line, digest = seal_line(body)
+        seg.handle.write(line)
+        seg.bytes += len(line)
+        st.next_seq = seq + 1
+        st.last_hash = digest
+        st.dirty = True
+        return seq
+
+    def _create_segment(self, st: _Stream, day: str) -> _OpenSegment:
+        name = SegmentName(st.next_seq, day)
+        path = st.dir / name.file(OPEN)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        handle = os.fdopen(fd, "ab", buffering=self.buffer_bytes)
+        st.open = _OpenSegment(name, path, handle, 0)
+        st.dir_dirty = True
+        return st.open
+
+    def _seal_stream(self, st: _Stream) -> Path | None:
+        seg = st.open
+        if seg is None:
+            return None
+        seg.handle.flush()
+        if self.fsync:
+            os.fsync(seg.handle.fileno())
+        seg.handle.close()
+        st.open = None
+        st.dirty = False
+        if seg.bytes == 0:
+            os.unlink(seg.path)
+            fsync_dir(st.dir)
+            st.dir_dirty = False
+            return None
+        _crash_point("seal.start")
+        sealed = st.dir / seg.name.file(SEALED)
+        tmp = sealed.with_name(sealed.name + ".tmp")
+        stats = SegmentStats(st.id)
+        digest = hashlib.sha256()
+        with open(seg.path, "rb") as src, open(tmp, "wb") as raw_out:
+            tee = _HashingWriter(raw_out, digest)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=tee, compresslevel=self.compress_level,
+                               mtime=0) as gz:
+                expected_prev = None
+                batch, size = [], 0
+                for line in src:
+                    body, stored = split_line(line)
+                    if hashlib.sha256(body).hexdigest() != stored:
+                        raise ArchiveError(f"{seg.path}: a record does not verify; not sealing")
+                    record = orjson.loads(body)
+                    if expected_prev is not None and record.get("prev") != expected_prev:
+                        raise ArchiveError(f"{seg.path}: chain broken at seq {record.get('seq')}; not sealing")
+                    expected_prev = stored
+                    stats.add(record, stored, len(line))
+                    batch.append(line)
+                    size += len(line)
+                    if size >= 1 << 20:
+                        gz.write(b"".join(batch))
+                        batch, size = [], 0
+                gz.write(b"".join(batch))
+            raw_out.flush()
+            os.fsync(raw_out.fileno())
+            nbytes = raw_out.tell()
+        _crash_point("seal.gz_written")
+        os.replace(tmp, sealed)
+        fsync_dir(st.dir)
+        _crash_point("seal.gz_renamed")
+        manifest_path = st.dir / seg.name.file(MANIFEST)
+        mtmp = manifest_path.with_name(manifest_path.name + ".tmp")
+        manifest = stats.manifest(seg.name, digest.hexdigest(), nbytes)
+        with open(mtmp, "wb") as out:
+            out.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        _crash_point("seal.manifest_written")
+        os.replace(mtmp, manifest_path)
+        fsync_dir(st.dir)
+        _crash_point("seal.manifest_renamed")
+        os.unlink(seg.path)
+        fsync_dir(st.dir)
+        st.dir_dirty = False
+        _crash_point("seal.done")
+        return sealed
+
+
+class _HashingWriter:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self, handle, digest):
+        self.handle = handle
+        self.digest = digest
+
+    def write(self, data) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def _truncate_torn_tail(path: Path) -> bytes | None:
+    """Cut an open segment after its last newline; return its last complete line (None if none)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return None
+    with open(path, "r+b") as handle:
+        chunk = 1 << 16
+        end = size
+        tail = b""
+        newline = -1
+        while end > 0:
+            start = max(0, end - chunk)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            end = start
+            newline = tail.rfind(b"\n")
+            if newline >= 0:
+                break
+            chunk *= 2
+        if newline < 0:
+            handle.truncate(0)
+            handle.flush()
+            os.fsync(handle.fileno())
+            return None
+        keep = end + newline + 1
+        if keep < size:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        previous = tail.rfind(b"\n", 0, newline)
+        while previous < 0 and end > 0:  # the last line is longer than what was read
+            start = max(0, end - chunk)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            newline += end - start
+            end = start
+            previous = tail.rfind(b"\n", 0, newline)
+        return tail[previous + 1:newline + 1]
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class ArchiveReader:
+    """Reads records in order: one stream by sequence, or several merged by event time.
+
+    The reader does not check hashes (that is `verify_archive`); it skips a
+    torn last line of an open segment, so it can read an archive being written.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"no record archive at {self.root}")
+
+    def streams(self, kinds: Iterable[str] | None = None, partitions: Iterable[int] | None = None) -> list[str]:
+        kinds = set(kinds) if kinds is not None else None
+        partitions = set(partitions) if partitions is not None else None
+        out = []
+        for sid in list_streams(self.root):
+            kind, partition = stream_kind(sid)
+            if kinds is not None and kind not in kinds:
+                continue
+            if partitions is not None and partition is not None and partition not in partitions:
+                continue
+            out.append(sid)
+        return out
+
+    def segments(self, stream: str) -> list[Segment]:
+        return list_segments(self.root / stream, stream)
+
+    def iter_stream(self, stream: str, since: float | None = None, until: float | None = None) -> Iterator[dict]:
+        """Records of one stream in sequence order, each the parsed line (`hash` included).
+
+        With since/until, whole sealed segments outside the period are skipped
+        by their manifest, and records are filtered by event time (a record
+        without one takes the time of the record before it).
+        """
+        last_t = None
+        for seg in self.segments(stream):
+            if not (seg.has_open or seg.sealed):
+                continue
+            if seg.has_open and seg.has_manifest:
+                seg.has_open = False  # leftover of a completed seal
+            if seg.sealed and (since is not None or until is not None):
+                manifest = seg.manifest()
+                lo, hi = manifest.get("min_t"), manifest.get("max_t")
+                if hi is not None and since is not None and hi < since:
+                    last_t = hi
+                    continue
+                if lo is not None and until is not None and lo > until:
+                    continue
+            for line in seg.lines():
+                record = orjson.loads(line)
+                t = record.get("t")
+                if t is None:
+                    t = last_t
+                else:
+                    last_t = t
+                if t is not None:
+                    if since is not None and t < since:
+                        continue
+                    if until is not None and t > until:
+                        continue
+                record["_t"] = t
+                record["_stream"] = stream
+                yield record
+
+    def records(self, kinds: Iterable[str] = ("event",), partitions: Iterable[int] | None = None,
+                since: float | None = None, until: float | None = None) -> Iterator[dict]:
+        """Records of several streams merged by event time (then stream, then sequence)."""
+        import heapq
+
+        streams = self.streams(kinds, partitions)
+        if len(streams) == 1:
+            yield from self.iter_stream(streams[0], since, until)
+            return
+
+        def keyed(index: int, sid: str):
+            for record in self.iter_stream(sid, since, until):
+                t = record["_t"]
+                yield (t if t is not None else float("-inf"), index, record["seq"]), record
+
+        for _, record in heapq.merge(*(keyed(i, s) for i, s in enumerate(streams)), key=lambda item: item[0]):
+            yield record
