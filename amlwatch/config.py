@@ -290,5 +290,6 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value)
+        # One spelling per value ("50000.0" and "50000" are equal), so equal configs hash equally.
+        return format(value.normalize(), "f")
     return value

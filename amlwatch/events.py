@@ -181,7 +181,7 @@ def _parse_trade(obj, event_id, ts, t, year, platform) -> TradeEvent:
         payment = {}
     elif not isinstance(payment, dict):
         raise BadRecord("payment", "expected an object")
-    method = payment.get("method")
+    method = _optional_str(payment, "method", "payment.")
     if method is not None and method not in PAYMENT_METHODS:
         raise BadRecord("payment.method", f"unknown payment method {method!r}")
     if "price" not in obj:

@@ -107,6 +107,8 @@ class SharedNationalIdDetector(Detector):
     def __init__(self, config: IdentityConfig, registry: Registry):
         self.config = config
         self.registry = registry
+        self._raised: set[str] = set()
+        """National IDs whose registry-only alert was raised (once each, not on every later update)."""
 
     def observe(self, view: TradeView) -> list[Alert]:
         shared = []
@@ -132,6 +134,9 @@ class SharedNationalIdDetector(Detector):
         holders = registry.accounts_by_id_hash.get(event.id_hash, [])
         if len(holders) != self.config.max_accounts_per_national_id + 1 or holders[-1] != event.account_id:
             return []
+        if event.id_hash in self._raised:
+            return []
+        self._raised.add(event.id_hash)
         reason = (
             f"Account {event.account_id} was verified with a national ID already verified on "
             f"{', '.join(holders[:-1])}."
