@@ -3,8 +3,10 @@
 `FeatureExtractor.extract(view)` is the one function that training, file
 replay and the Faust workers all call, so a model scores in production exactly
 the vectors it was trained on. State is a handful of exponentially decaying
-counters and levels per account, pair and collection: O(1) per trade, and
-keys idle for longer than their horizon are evicted.
+counters and levels, all keyed within the trade's collection (an account's
+activity *in this collection*), so the whole state of one trade lives with its
+collection's partition in the streaming service. O(1) per trade; keys idle
+for longer than their horizon are evicted.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ FEATURE_NAMES = (
     "log_markup",
     "log_buyer_age_days",
     "log_seller_age_days",
-    "buyer_trades_24h",
-    "seller_trades_24h",
-    "pair_trades_30d",
+    "buyer_trades_24h_in_collection",
+    "seller_trades_24h_in_collection",
+    "pair_trades_30d_in_collection",
     "link_strength",
     "log_collection_rate_ratio",
     "buyer_kyc",
@@ -145,9 +147,9 @@ class FeatureExtractor:
             markup,
             _log_age(buyer, now),
             _log_age(seller, now),
-            self.account_trades.value(trade.buyer_id, now),
-            self.account_trades.value(trade.seller_id, now),
-            self.pair_trades.value(pair, now),
+            self.account_trades.value((trade.collection_id, trade.buyer_id), now),
+            self.account_trades.value((trade.collection_id, trade.seller_id), now),
+            self.pair_trades.value((trade.collection_id, pair), now),
             sum(self.links.find_links(view).values()),
             math.log((fast + 1.0) / (slow * HOUR / (3 * DAY) + 1.0)),
             -1.0 if buyer is None else float(buyer.kyc_level),
@@ -161,9 +163,9 @@ class FeatureExtractor:
         trade = view.trade
         now = trade.t
         pair = (trade.buyer_id, trade.seller_id) if trade.buyer_id < trade.seller_id else (trade.seller_id, trade.buyer_id)
-        self.account_trades.add(trade.buyer_id, now)
-        self.account_trades.add(trade.seller_id, now)
-        self.pair_trades.add(pair, now)
+        self.account_trades.add((trade.collection_id, trade.buyer_id), now)
+        self.account_trades.add((trade.collection_id, trade.seller_id), now)
+        self.pair_trades.add((trade.collection_id, pair), now)
         self.collection_fast.add(trade.collection_id, now)
         self.collection_slow.add(trade.collection_id, now)
         if trade.paid:
