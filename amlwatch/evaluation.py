@@ -18,6 +18,8 @@ from amlwatch.alerts import TYPOLOGIES
 from amlwatch.sources import read_lines
 
 RULE_TYPOLOGIES = tuple(t for t in TYPOLOGIES if t != "anomaly")
+MISSED_SHOWN = 8
+"""Missed trade ids listed per typology in the table; all of them are in `to_dict()`."""
 
 
 @dataclass
@@ -75,6 +77,9 @@ class Evaluation:
             lines.append(f"anomaly recall by typology: {parts}")
             lines.append(f"labelled trades missed by rules, caught by anomaly: "
                          f"{len(self.missed_by_rules_caught_by_anomaly)}")
+        for typology, missed in self.missed.items():
+            shown = ", ".join(missed[:MISSED_SHOWN]) + (" ..." if len(missed) > MISSED_SHOWN else "")
+            lines.append(f"missed by rules ({typology}, {len(missed)}): {shown}")
         if self.negatives:
             flagged = sum(self.false_positives_by_negative.values())
             total = sum(self.negatives.values())
