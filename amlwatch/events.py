@@ -258,6 +258,10 @@ def _enum(obj: dict, name: str, allowed: frozenset[str]) -> str:
     return value
 
 
+MAX_AMOUNT = Decimal("1000000000000000")
+"""1e15 CNY: far past any real trade, and small enough that every float feature stays finite."""
+
+
 def _amount(name: str, value) -> Decimal:
     if not isinstance(value, str):
         raise BadRecord(name, f"expected a decimal string, got {type(value).__name__}")
@@ -267,4 +271,6 @@ def _amount(name: str, value) -> Decimal:
         raise BadRecord(name, f"unparsable amount {value!r}") from None
     if not amount.is_finite() or amount < 0:
         raise BadRecord(name, f"amount must be a finite non-negative number, got {value!r}")
+    if amount >= MAX_AMOUNT:
+        raise BadRecord(name, f"amount {value!r} is beyond any real trade (limit {MAX_AMOUNT:,})")
     return amount

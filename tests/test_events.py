@@ -222,6 +222,13 @@ def test_negative_or_non_finite_price(price):
     _bad(record, "price")
 
 
+@pytest.mark.parametrize("price", ["1e999999999", "1000000000000000"])
+def test_price_beyond_any_real_trade(price):
+    record = _obj(SALE)
+    record["price"] = price
+    assert "beyond any real trade" in _bad(record, "price").reason
+
+
 def test_missing_price():
     record = _obj(SALE)
     del record["price"]
