@@ -86,14 +86,15 @@ class Alert:
         }
 
     def to_json(self, detected_at: str | None = None) -> bytes:
-        return orjson.dumps(self.to_dict(detected_at), default=_json_default)
+        return orjson.dumps(self.to_dict(detected_at), default=json_default)
 
 
 def wall_clock_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _json_default(value):
+def json_default(value):
+    """orjson fallback for what alerts and archive records carry: Decimal amounts, sets of ids."""
     from decimal import Decimal
 
     if isinstance(value, Decimal):

@@ -41,6 +41,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from amlwatch.alerts import json_default
 from amlwatch.events import BadRecord, parse_time
 
 FORMAT = "amlwatch.records/1"
@@ -165,16 +166,6 @@ def _time_of(ts) -> float | None:
         return parse_time(ts).timestamp()
     except BadRecord:
         return None
-
-
-def _json_default(value):
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return sorted(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def fsync_dir(path: Path) -> None:
@@ -727,7 +718,7 @@ class RecordArchive:
                 self._seal_stream(st)
             seg = self._create_segment(st, day)
         seq = st.next_seq
-        body = orjson.dumps({"seq": seq, "prev": st.last_hash, **record}, default=_json_default)
+        body = orjson.dumps({"seq": seq, "prev": st.last_hash, **record}, default=json_default)
         line, digest = seal_line(body)
         seg.handle.write(line)
         seg.bytes += len(line)

@@ -16,10 +16,10 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 import orjson
 
-from amlwatch.alerts import Alert, wall_clock_now
+from amlwatch.alerts import Alert, json_default, wall_clock_now
 from amlwatch.events import BadRecord, parse_event, parse_time
 
-from .archive import ArchiveReader, RecordArchive, _json_default, record_raw
+from .archive import ArchiveReader, RecordArchive, record_raw
 
 ENV_ARCHIVE_DIR = "AMLWATCH_ARCHIVE_DIR"
 DEFAULT_ARCHIVE_DIR = "./records"
@@ -125,7 +125,7 @@ class ArchivingEmitter:
             self.archive.append_alert(alert, partition=self.partition)
         self.count += len(dicts)
         if self.handle is not None:
-            self.handle.write(b"".join(orjson.dumps(d, default=_json_default) + b"\n" for d in dicts))
+            self.handle.write(b"".join(orjson.dumps(d, default=json_default) + b"\n" for d in dicts))
         if self.inner is not None:
             self.inner(alerts)
 
