@@ -59,7 +59,10 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
 
 class Monitor:
     def __init__(self, config: Config | None = None, extra_detectors: list[Detector] | None = None,
-                 model_id: str | None = None):
+                 model_id: str | None = None, *, only: frozenset[str] | None = None,
+                 exclude: frozenset[str] = frozenset()):
+        """`only`/`exclude` name detectors to run: a streaming stage keyed by collection runs all but
+        the account- and pair-scoped ones, a stage keyed by account runs just those."""
         self.config = config = config or Config()
         self.registry = Registry()
         self.ledger = TokenLedger(
@@ -68,6 +71,7 @@ class Monitor:
             max_per_token=config.wash.max_trades_per_token,
         )
         detectors = rule_detectors(config, self.registry, self.ledger) + list(extra_detectors or [])
+        detectors = [d for d in detectors if d.name not in exclude and (only is None or d.name in only)]
         self.detectors = detectors
         self.stream_detectors = [d for d in detectors if not d.needs_registry]
         self.registry_detectors = [d for d in detectors if d.needs_registry]
@@ -88,17 +92,24 @@ class Monitor:
             return []
         self._seen.add(event.event_id)
         self._seen_order.append((event.t, event.event_id))
+        # Waiting trades see every registry event up to their deadline and none after it, whatever
+        # else the stream interleaves: a streaming partition that sees only some trades decides alike.
+        alerts = self._release(event.t) if self._pending and self._pending[0][0] < event.t else []
         if event.t > self.watermark:
             self.watermark = event.t
         if isinstance(event, TradeEvent):
-            alerts = self._observe_trade(event)
+            alerts.extend(self._observe_trade(event))
         else:
-            alerts = self._observe_registry(event)
-        if self._pending and self._pending[0][0] <= self.watermark:
-            alerts.extend(self._release(self.watermark))
+            alerts.extend(self._observe_registry(event))
         if self.watermark - self._last_evict >= EVICT_EVERY_SECONDS:
             self._evict(self.watermark)
         return self._stamp(alerts)
+
+    def advance(self, t: float) -> list[Alert]:
+        """Every event before event time `t` has been observed: judge trades whose grace ended before `t`."""
+        if self._pending and self._pending[0][0] < t:
+            return self._stamp(self._release(t))
+        return []
 
     def flush(self) -> list[Alert]:
         """End of a finite stream: judge every waiting trade with what is known."""
@@ -119,7 +130,7 @@ class Monitor:
         if view.complete:
             for detector in self.registry_detectors:
                 alerts.extend(detector.observe(view))
-        else:
+        elif self.registry_detectors:
             self._pending.append((trade.t + self.grace, view))
         self.ledger.record(trade)
         return alerts
@@ -135,10 +146,10 @@ class Monitor:
         return alerts
 
     def _release(self, now: float) -> list[Alert]:
-        """Registry checks of waiting trades whose grace has run out, with what is known now."""
+        """Registry checks of waiting trades whose grace ran out before `now`, with what is known now."""
         alerts: list[Alert] = []
         pending = self._pending
-        while pending and pending[0][0] <= now:
+        while pending and pending[0][0] < now:
             _, view = pending.popleft()
             view.refresh(self.registry)
             for detector in self.registry_detectors:
