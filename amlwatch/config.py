@@ -151,6 +151,34 @@ class ArchiveConfig:
     """An open segment is sealed and a new one begun past this size, even within one day."""
 
 
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Where the streaming workers read and write (docs/STREAMING.md); AMLWATCH_KAFKA_BOOTSTRAP overrides `bootstrap`."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    app_id: str = "amlwatch"
+    """Consumer group and prefix of the internal (changelog) topics."""
+    accounts_topic: str = "marketplace.accounts"
+    collections_topic: str = "marketplace.collections"
+    trades_topic: str = "marketplace.trades"
+    alerts_topic: str = "aml.alerts"
+    deadletter_topic: str = "aml.deadletter"
+    work_topic: str = "aml.work"
+    """Internal: events re-keyed by collection, registry events on every partition."""
+    keyed_topic: str = "aml.work.accounts"
+    """Internal: paid trades re-keyed by account, for account- and pair-scoped detectors."""
+    partitions: int = 6
+    """Partitions of every topic amlwatch creates; the work topics' partitions bound the worker count."""
+    replication: int = 1
+    min_insync_replicas: int = 1
+    retention_hours: float = 168.0
+    """retention.ms of the input, alert, dead-letter and work topics."""
+    snapshot_seconds: float = 1.0
+    """How often each partition's detector state is written to its changelog (and offsets committed)."""
+    marker_ms: int = 100
+    """How often routers tell every work partition how far each input partition has got."""
+
+
 OPERATIONAL_SECTIONS = frozenset({"retention", "archive", "kafka", "service"})
 """Sections that change where and how long things run or are kept, never which alerts are raised."""
 
@@ -168,6 +196,7 @@ class Config:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -193,6 +222,9 @@ def load_config(path: str | os.PathLike | None = None, env: dict | None = None) 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
     _apply_env(data, os.environ if env is None else env)
+    bootstrap = (os.environ if env is None else env).get("AMLWATCH_KAFKA_BOOTSTRAP", "").strip()
+    if bootstrap:
+        data.setdefault("kafka", {})["bootstrap"] = bootstrap
     return Config.from_mapping(data)
 
 
