@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 DAY = 86_400.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOUR = 3_600.0
 
 
@@ -126,6 +127,8 @@ class MonitorConfig:
     """Event ids remembered to drop redelivered duplicates."""
     holding_horizon_days: float = 200.0
     """How long a token's last transfer is kept: must exceed the longest transfer lock checked."""
+    longest_transfer_lock_days: int = 180
+    """The longest `transfer_lock_days` the platform's collections use; a longer holding horizon is enforced."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,21 @@ class KafkaConfig:
     """How often routers tell every work partition how far each input partition has got."""
 
 
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How one worker process runs (deploy/README.md); nothing here changes which alerts are raised."""
+
+    worker_id: str = ""
+    """Names the worker in logs and metrics; empty: the host name (the pod name in Kubernetes)."""
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9464
+    """Serves /metrics, /healthz and /readyz; 0 turns the endpoint off."""
+    data_dir: str = "./data"
+    """The worker's local table state; losing it only costs a rebuild from the changelog topics."""
+    log_level: str = "INFO"
+    """DEBUG, INFO, WARNING, ERROR or CRITICAL; logs are JSON lines on stderr."""
+
+
 OPERATIONAL_SECTIONS = frozenset({"retention", "archive", "kafka", "service"})
 """Sections that change where and how long things run or are kept, never which alerts are raised."""
 
@@ -197,6 +215,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -214,8 +233,9 @@ class Config:
 
 
 def load_config(path: str | os.PathLike | None = None, env: dict | None = None) -> Config:
-    """Defaults, then the TOML file, then `AMLWATCH_<SECTION>__<KEY>` variables."""
+    """Defaults, then the TOML file (`path`, else `$AMLWATCH_CONFIG`), then `AMLWATCH_<SECTION>__<KEY>` variables."""
     data: dict = {}
+    path = path or (os.environ if env is None else env).get("AMLWATCH_CONFIG", "").strip() or None
     if path:
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -314,6 +334,24 @@ def _validate(obj, prefix: str) -> None:
         raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
     if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
         raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
+    if isinstance(obj, SpeculationConfig) and obj.median_min_samples > obj.median_max_samples:
+        raise ConfigError(prefix + "median_min_samples",
+                          f"must not exceed median_max_samples ({obj.median_max_samples})")
+    if isinstance(obj, ServiceConfig):
+        if obj.metrics_port > 65535:
+            raise ConfigError(prefix + "metrics_port", f"must be a TCP port (0-65535), got {obj.metrics_port}")
+        if obj.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(prefix + "log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {obj.log_level!r}")
+    if isinstance(obj, Config):
+        monitor, speculation = obj.monitor, obj.speculation
+        if monitor.holding_horizon_days < monitor.longest_transfer_lock_days:
+            raise ConfigError("monitor.holding_horizon_days",
+                              f"must be at least monitor.longest_transfer_lock_days "
+                              f"({monitor.longest_transfer_lock_days}), got {monitor.holding_horizon_days:g}: "
+                              f"resales after a longer lock would go unchecked")
+        if monitor.holding_horizon_days * 24 < speculation.flip_window_hours:
+            raise ConfigError("monitor.holding_horizon_days",
+                              f"must cover speculation.flip_window_hours ({speculation.flip_window_hours:g} h)")
 
 
 def _plain(value):

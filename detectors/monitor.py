@@ -10,6 +10,7 @@ watermark is the latest event time seen, never the wall clock.
 from __future__ import annotations
 
 from collections import deque
+from time import perf_counter
 
 from amlwatch import __version__
 from amlwatch.alerts import Alert
@@ -33,6 +34,8 @@ from .structuring import StructuringDetector
 from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
 
 EVICT_EVERY_SECONDS = 60.0
+TIME_EVERY = 64
+"""Every this many trades, each detector's wall time is measured (`Monitor.detector_seconds`)."""
 
 
 def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> list[Detector]:
@@ -84,6 +87,7 @@ class Monitor:
         self._seen_order: deque[tuple[float, str]] = deque()
         self._last_evict = float("-inf")
         self.duplicates = 0
+        self.sample_detector_time(TIME_EVERY)
 
     def observe(self, event: Event) -> list[Alert]:
         """Alerts raised by one event (and by any waiting trade whose grace it ended)."""
@@ -116,6 +120,9 @@ class Monitor:
         return self._stamp(self._release(float("inf")))
 
     def _observe_trade(self, trade: TradeEvent) -> list[Alert]:
+        self._timing_countdown -= 1
+        if not self._timing_countdown:
+            return self._observe_trade_timed(trade)
         registry = self.registry
         view = TradeView(
             trade,
@@ -181,3 +188,50 @@ class Monitor:
                 if hasattr(value, "evict") and hasattr(value, "__len__"):
                     sizes[f"{detector.name}.{name}"] = len(value)
         return sizes
+
+    # -- sampled detector timing (operations only: never changes an alert) --
+
+    def sample_detector_time(self, every: int) -> None:
+        """Time each detector on every `every`-th trade (0: never); the rest pay one integer decrement."""
+        self.time_every = max(int(every), 0)
+        self._timing_countdown = self.time_every or -1
+        self.detector_seconds: dict[str, float] = {}
+        """Estimated seconds per detector name since construction: sampled time times `time_every`."""
+        self._timing_taken: dict[str, float] = {}
+
+    def take_detector_seconds(self) -> dict[str, float]:
+        """The growth of `detector_seconds` since the previous call (what a Prometheus counter adds)."""
+        taken, delta = self._timing_taken, {}
+        for name, seconds in self.detector_seconds.items():
+            if seconds > taken.get(name, 0.0):
+                delta[name] = seconds - taken.get(name, 0.0)
+        self._timing_taken = dict(self.detector_seconds)
+        return delta
+
+    def _observe_trade_timed(self, trade: TradeEvent) -> list[Alert]:
+        """`_observe_trade` with every detector behind a stopwatch (registry checks of waiting trades excluded)."""
+        self._timing_countdown = self.time_every + 1
+        stream, registry = self.stream_detectors, self.registry_detectors
+        self.stream_detectors = [_Timed(d, self.detector_seconds, self.time_every) for d in stream]
+        self.registry_detectors = [_Timed(d, self.detector_seconds, self.time_every) for d in registry]
+        try:
+            return self._observe_trade(trade)
+        finally:
+            self.stream_detectors, self.registry_detectors = stream, registry
+
+
+class _Timed:
+    """A detector's `observe` behind a stopwatch, adding its estimated share of the unsampled trades too."""
+
+    __slots__ = ("detector", "totals", "scale")
+
+    def __init__(self, detector: Detector, totals: dict[str, float], scale: int):
+        self.detector, self.totals, self.scale = detector, totals, scale
+
+    def observe(self, view: TradeView) -> list[Alert]:
+        started = perf_counter()
+        try:
+            return self.detector.observe(view)
+        finally:
+            name = self.detector.name
+            self.totals[name] = self.totals.get(name, 0.0) + (perf_counter() - started) * self.scale

@@ -203,3 +203,50 @@ def test_env_override_with_unknown_key_or_bad_value_is_rejected():
 def test_unrelated_env_variables_are_ignored():
     config = load_config(None, env={"AMLWATCH_ARCHIVE_DIR": "/x", "AMLWATCH_NOPE__X": "1", "PATH": "/bin"})
     assert config == Config()
+
+
+def test_service_section_is_operational_and_overridable_from_env():
+    config = load_config(None, env={"AMLWATCH_SERVICE__WORKER_ID": "amlwatch-1",
+                                    "AMLWATCH_SERVICE__METRICS_PORT": "9500",
+                                    "AMLWATCH_SERVICE__DATA_DIR": "/var/lib/amlwatch/data",
+                                    "AMLWATCH_SERVICE__LOG_LEVEL": "debug"})
+    assert config.service.worker_id == "amlwatch-1" and config.service.metrics_port == 9500
+    assert config.service.data_dir == "/var/lib/amlwatch/data" and config.service.log_level == "debug"
+    assert config.hash == Config().hash
+    assert Config().service.metrics_port == 9464
+
+
+@pytest.mark.parametrize("text,key", [
+    ("[service]\nmetrics_port = 65536\n", "service.metrics_port"),
+    ("[service]\nmetrics_port = -1\n", "service.metrics_port"),
+    ('[service]\nmetrics_port = "9464"\n', "service.metrics_port"),
+    ('[service]\nlog_level = "verbose"\n', "service.log_level"),
+    ("[service]\nworkers = 3\n", "service.workers"),
+    ("[speculation]\nmedian_min_samples = 300\n", "speculation.median_min_samples"),
+])
+def test_service_and_range_values_are_checked(tmp_path, text, key):
+    _error(tmp_path, text, key)
+
+
+def test_holding_horizon_must_cover_the_longest_transfer_lock(tmp_path):
+    error = _error(tmp_path, "[monitor]\nholding_horizon_days = 150\n", "monitor.holding_horizon_days")
+    assert "longest_transfer_lock_days" in str(error)
+    _error(tmp_path, "[monitor]\nlongest_transfer_lock_days = 365\n", "monitor.holding_horizon_days")
+    ok = load_config(_toml(tmp_path, "[monitor]\nholding_horizon_days = 400\nlongest_transfer_lock_days = 365\n"),
+                     env={})
+    assert ok.monitor.holding_horizon_days == 400.0
+    _error(tmp_path, "[monitor]\nholding_horizon_days = 0.1\nlongest_transfer_lock_days = 0\n",
+           "monitor.holding_horizon_days")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env={"AMLWATCH_MONITOR__HOLDING_HORIZON_DAYS": "30"})
+    assert info.value.key == "monitor.holding_horizon_days"
+
+
+def test_config_file_named_by_the_environment(tmp_path):
+    path = _toml(tmp_path, "[wash]\nrebuy_min = 5\n")
+    assert load_config(None, env={"AMLWATCH_CONFIG": str(path)}).wash.rebuy_min == 5
+    other = tmp_path / "other.toml"
+    other.write_text("[wash]\nrebuy_min = 6\n")
+    assert load_config(other, env={"AMLWATCH_CONFIG": str(path)}).wash.rebuy_min == 6
+    with pytest.raises(FileNotFoundError):
+        load_config(None, env={"AMLWATCH_CONFIG": str(tmp_path / "missing.toml")})

@@ -1,0 +1,1 @@
+"""Operations: worker metrics and health endpoints, structured logs, the `config` command."""
