@@ -184,8 +184,6 @@ def _parse_trade(obj, event_id, ts, t, year, platform) -> TradeEvent:
     method = _optional_str(payment, "method", "payment.")
     if method is not None and method not in PAYMENT_METHODS:
         raise BadRecord("payment.method", f"unknown payment method {method!r}")
-    if "price" not in obj:
-        raise BadRecord("price", "missing required field")
     return TradeEvent(
         event_id, ts, t, year, platform,
         trade_id=_required_str(obj, "trade_id"),
@@ -194,7 +192,7 @@ def _parse_trade(obj, event_id, ts, t, year, platform) -> TradeEvent:
         kind=_enum(obj, "kind", TRADE_KINDS),
         seller_id=_required_str(obj, "seller_id"),
         buyer_id=_required_str(obj, "buyer_id"),
-        price=_amount("price", obj["price"]),
+        price=_required_amount(obj, "price"),
         currency=_required_str(obj, "currency"),
         payment_method=method,
         payer_name_hash=_optional_str(payment, "payer_name_hash", "payment."),
@@ -260,6 +258,12 @@ def _enum(obj: dict, name: str, allowed: frozenset[str]) -> str:
 
 MAX_AMOUNT = Decimal("1000000000000000")
 """1e15 CNY: far past any real trade, and small enough that every float feature stays finite."""
+
+
+def _required_amount(obj: dict, name: str) -> Decimal:
+    if name not in obj:
+        raise BadRecord(name, "missing required field")
+    return _amount(name, obj[name])
 
 
 def _amount(name: str, value) -> Decimal:
