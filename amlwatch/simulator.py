@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import random
 from bisect import bisect_right
 from collections import Counter
@@ -52,7 +53,8 @@ WRITE_CHUNK = 20_000
 
 ART_CLASSES = ("art", "art", "art", "music", "video", "ticket", "game_item", "ip_license", "cultural_relic")
 FINANCIAL_CLASSES = ("security", "insurance", "loan", "precious_metal", "fund_share")
-ISSUE_PRICES = (990, 1990, 2990, 4900, 9900, 9900, 19900, 29900, 49900, 99900)
+ISSUE_PRICE_RANGE = (9.9, 999.0)
+"""Issue prices in CNY, log-uniform, each ending in .90."""
 LOCK_DAYS = (0, 0, 0, 0, 7, 7, 14, 30, 90, 180)
 PAY_METHODS = ("alipay", "alipay", "wechat_pay", "wechat_pay", "bank_card", "digital_rmb")
 REGIONS = ("CN-11", "CN-31", "CN-44", "CN-32", "CN-33", "CN-51", "CN-42", "CN-37", "CN-61", "CN-12")
@@ -261,8 +263,8 @@ class _Market:
         collection = Collection(f"col-{len(self.collections):05d}", issuer, role)
         collection.asset_class = asset_class or rng.choice(ART_CLASSES)
         collection.fractional = fractional
-        collection.issue = issue or rng.choice(ISSUE_PRICES)
-        collection.supply = supply or rng.choice((100, 200, 300, 500, 800, 1000))
+        collection.issue = issue or self.issue_price()
+        collection.supply = supply or rng.choice((50, 100, 150, 200, 300, 500))
         collection.lock_days = rng.choice(LOCK_DAYS) if lock_days is None else lock_days
         collection.launch_ms = launch_ms
         price = collection.issue * rng.uniform(1.0, 1.5)
@@ -283,6 +285,10 @@ class _Market:
                 "fractional": collection.fractional, "issue_price": _cents(collection.issue), "currency": "CNY",
                 "supply": collection.supply, "transfer_lock_days": collection.lock_days})
         return collection
+
+    def issue_price(self) -> int:
+        low, high = ISSUE_PRICE_RANGE
+        return int(math.exp(self.rng.uniform(math.log(low + 0.1), math.log(high + 0.1)))) * 100 - 10
 
     def trade(self, ms: int, collection: Collection, token: Token | str, kind: str, seller: Account,
               buyer: Account, cents: int, *, currency: str = "CNY", method: str | None = None,
@@ -399,7 +405,7 @@ class _Market:
 
     def build_collections(self) -> None:
         rng = self.rng
-        count = max(12, self.size // 16)
+        count = max(24, self.size // 8)
         for n in range(count):
             launch = rng.randint(2 * HOUR, DAY) if n < count // 3 else rng.randint(DAY, self.end - 3 * DAY)
             role = "sellout" if rng.random() < 0.12 else "honest"
@@ -450,7 +456,7 @@ class _Market:
         tokens = collection.tokens
         if not tokens:
             return
-        rate = len(tokens) * rng.uniform(0.06, 0.14) / DAY
+        rate = len(tokens) * rng.uniform(0.09, 0.2) / DAY
         min_hold = max(collection.lock_days * DAY, 12 * HOUR)
         runup = collection.role == "runup"
         ms = tokens[-1].acquired_ms + int(rng.expovariate(rate))
@@ -460,7 +466,7 @@ class _Market:
                 seller = token.owner
                 buyer = self.honest_buyer(ms, seller, token.owners)
                 if buyer is not None:
-                    if rng.random() < 0.05:
+                    if rng.random() < 0.08:
                         self.trade(ms, collection, token, "gift", seller, buyer, 0)
                     else:
                         trade_id = self.trade(ms, collection, token, "secondary", seller, buyer,
@@ -794,7 +800,7 @@ class _Market:
             issuer = rng.choice(self.issuers)
             buyer = self.new_account(ms - DAY)
             token_id = f"col-unlaunched-{self.seed}-{n}-{rng.randint(1, 500):05d}"
-            self.trade(ms, None, token_id, "primary", issuer, buyer, rng.choice(ISSUE_PRICES))
+            self.trade(ms, None, token_id, "primary", issuer, buyer, self.issue_price())
             self.label(f"tr-{self.trades:08d}", "prohibited_asset", "unlaunched_collection")
 
     def structuring(self) -> None:
