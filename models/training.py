@@ -108,9 +108,11 @@ def drift_bins(X: np.ndarray) -> list[dict]:
     """Per feature: decile edges of the training data and the share of rows in each bin."""
     bins = []
     for column in X.T:
-        edges = np.unique(np.quantile(column, np.linspace(0, 1, DRIFT_BINS + 1)[1:-1]))
+        # Shares are counted against the edges as stored (rounded): a point mass sitting on an edge
+        # must fall on the same side in training and in the drift report.
+        edges = np.unique(np.quantile(column, np.linspace(0, 1, DRIFT_BINS + 1)[1:-1]).round(9))
         counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=len(edges) + 1)
-        bins.append({"edges": edges.round(9).tolist(), "shares": (counts / len(column)).round(9).tolist()})
+        bins.append({"edges": edges.tolist(), "shares": (counts / len(column)).round(9).tolist()})
     return bins
 
 
