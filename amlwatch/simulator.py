@@ -514,13 +514,14 @@ class _Market:
             start = self.instant(3, 3)
             ip = self.new_ip()
             family = [self.new_account(start - rng.randint(HOUR, DAY), ip=ip) for _ in range(rng.randint(2, 4))]
-            collection = self.pick_collection(start, locked=None, needed=len(family), max_lock=7)
+            room_days = (self.end - start) // DAY - 1
+            collection = self.pick_collection(start, locked=None, needed=len(family), max_lock=min(7, room_days))
             giver = family[0]
             for receiver in family[1:]:
                 token, _ = self.buy_unsold(collection, giver, start + rng.randrange(HOUR))
-                ms = token.acquired_ms + collection.lock_days * DAY + rng.randint(HOUR, 2 * DAY)
-                if ms < self.end:
-                    self.negative(self.trade(ms, collection, token, "gift", giver, receiver, 0), "family_gifts")
+                unlocked = token.acquired_ms + collection.lock_days * DAY
+                ms = unlocked + rng.randint(HOUR, max(2 * HOUR, min(2 * DAY, self.end - unlocked - HOUR)))
+                self.negative(self.trade(ms, collection, token, "gift", giver, receiver, 0), "family_gifts")
         # Buyers whose registry events arrive minutes after their first trade.
         for _ in range(self.count(25)):
             ms = self.instant(1, 0.1)
