@@ -92,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_monitor(config, *, with_model: bool = True):
-    """The detection core, with the anomaly model when one is configured and available."""
+def build_monitor(config, *, with_model: bool = True, **options):
+    """The detection core, with the anomaly model when one is configured and available.
+
+    `options` go to `Monitor` (detector subsets for the streaming stages)."""
     from amlwatch.detectors.monitor import Monitor
 
     extra, model_id = [], None
@@ -106,7 +108,7 @@ def build_monitor(config, *, with_model: bool = True):
             detector = load_anomaly_detector(config)
             if detector is not None:
                 extra, model_id = [detector], detector.model_id
-    return Monitor(config, extra_detectors=extra, model_id=model_id)
+    return Monitor(config, extra_detectors=extra, model_id=model_id, **options)
 
 
 def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True,

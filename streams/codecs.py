@@ -1,0 +1,74 @@
+"""Wire formats of amlwatch's own topics.
+
+Work messages (internal topics) are one header line and the original event
+bytes, so the event is parsed by the same strict parser at every stage and the
+dead-letter copy is byte-exact:
+
+    b"E|<source>\\n<raw event JSON>"            an event from <source>
+    b"M|<source>|<time>|<0 or 1>"               <source> got to <time>; 1 = caught up (idle)
+
+Alerts are the contract's JSON (docs/ALERTS.md) keyed by alert_id; dead
+letters are amlwatch.deadletter records plus the raw bytes as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import NamedTuple
+
+import orjson
+
+from amlwatch.alerts import Alert
+from amlwatch.deadletter import dead_letter_record
+from amlwatch.events import BadRecord
+
+
+class CodecError(ValueError):
+    """A work-topic message amlwatch did not write (or wrote with another version)."""
+
+
+class WorkEvent(NamedTuple):
+    source: str
+    raw: bytes
+
+
+class WorkMarker(NamedTuple):
+    source: str
+    t: float
+    idle: bool
+
+
+def encode_event(source: str, raw: bytes) -> bytes:
+    return b"E|" + source.encode() + b"\n" + raw
+
+
+def encode_marker(source: str, t: float, idle: bool) -> bytes:
+    return f"M|{source}|{t!r}|{int(idle)}".encode()
+
+
+def decode_work(value: bytes) -> WorkEvent | WorkMarker:
+    kind = value[:2]
+    if kind == b"E|":
+        header, sep, raw = value.partition(b"\n")
+        if not sep:
+            raise CodecError("event message without a header line")
+        return WorkEvent(header[2:].decode(), raw)
+    if kind == b"M|":
+        try:
+            _, source, t, idle = value.decode().split("|")
+            return WorkMarker(source, float(t), idle == "1")
+        except ValueError as exc:
+            raise CodecError(f"bad marker {value[:80]!r}") from exc
+    raise CodecError(f"unknown work message {value[:20]!r}")
+
+
+def encode_alert(alert: Alert, detected_at: str | None = None) -> tuple[bytes, bytes]:
+    """(key, value): the alert id and the contract JSON."""
+    return alert.alert_id.encode(), alert.to_json(detected_at)
+
+
+def encode_dead_letter(raw: bytes, error: BadRecord, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
+    """(key, value): where it came from, and the replay dead-letter record with the bytes as base64 too."""
+    record = dead_letter_record(raw, error, {"topic": topic, "partition": partition, "offset": offset})
+    record.setdefault("raw_base64", base64.b64encode(raw).decode("ascii"))
+    return f"{topic}:{partition}:{offset}".encode(), orjson.dumps(record)

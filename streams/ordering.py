@@ -1,0 +1,87 @@
+"""Event-time order across sources: several in-order partitions merged into one.
+
+A work partition receives events from every input partition (through the
+routers), interleaved by arrival. Each source is in event-time order by
+itself, so once every source has got past time P, no event earlier than P can
+still come: events before P are released, earliest first. A source that is
+caught up (idle) does not hold the others back; an event arriving behind what
+was already released is "late" and handed over at once (counted).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Any, Iterable
+
+NEG_INF = -math.inf
+
+
+class ReorderBuffer:
+    __slots__ = ("progress", "idle", "released_until", "late", "_heap", "_seq")
+
+    def __init__(self, sources: Iterable[str] = ()):
+        self.progress: dict[str, float] = {}
+        self.idle: dict[str, bool] = {}
+        self.released_until = NEG_INF
+        """Every event before this time has been released."""
+        self.late = 0
+        self._heap: list[tuple[float, int, str, int, Any]] = []
+        self._seq = 0
+        for source in sources:
+            self.add_source(source)
+
+    def add_source(self, source: str) -> None:
+        if source not in self.progress:
+            self.progress[source] = NEG_INF
+            self.idle[source] = False
+
+    def push(self, source: str, t: float, rank: int, tiebreak: str, item: Any) -> bool:
+        """Buffer an item; False when it is late (behind what was released): the caller takes it as is."""
+        self.add_source(source)
+        if t > self.progress[source]:
+            self.progress[source] = t
+        self.idle[source] = False
+        if t < self.released_until:
+            self.late += 1
+            return False
+        self._seq += 1
+        heapq.heappush(self._heap, (t, rank, tiebreak, self._seq, item))
+        return True
+
+    def mark(self, source: str, t: float, idle: bool) -> bool:
+        """A source's progress marker; True when it changed anything."""
+        self.add_source(source)
+        changed = False
+        if t > self.progress[source]:
+            self.progress[source] = t
+            changed = True
+        if self.idle[source] != idle:
+            self.idle[source] = idle
+            changed = True
+        return changed
+
+    def bound(self) -> float:
+        """Events before this time can be released: the least progress of the sources still sending."""
+        active = [t for source, t in self.progress.items() if not self.idle[source]]
+        return min(active) if active else math.inf
+
+    @property
+    def all_idle(self) -> bool:
+        return bool(self.progress) and all(self.idle.values())
+
+    def release(self) -> list[Any]:
+        """Items now safe to process, in (time, rank, tiebreak) order."""
+        bound = self.bound()
+        heap, out = self._heap, []
+        while heap and heap[0][0] < bound:
+            entry = heapq.heappop(heap)
+            out.append(entry[4])
+            if entry[0] > self.released_until:
+                self.released_until = entry[0]
+        if bound > self.released_until and bound != math.inf:
+            self.released_until = bound
+        return out
+
+    def __len__(self) -> int:
+        return len(self._heap)

@@ -1,0 +1,200 @@
+"""One work partition's detection state: reorder buffer in, the shared detection core, alerts out.
+
+`WorkProcessor` (stage 1, keyed by collection) runs every detector but the
+account- and pair-scoped ones; `KeyedProcessor` (stage 2, keyed by account)
+runs just those. Both are plain objects so the ordering and routing can be
+tested without Kafka, and both pickle to a snapshot that the Faust agents
+keep in a changelog-backed table (the configuration and the anomaly model are
+left out of the snapshot and supplied again on restore).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import zlib
+from typing import Any
+
+from amlwatch.alerts import Alert
+from amlwatch.config import Config
+from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
+
+from .codecs import WorkMarker, decode_work, encode_event, encode_marker
+from .ordering import ReorderBuffer
+from .routing import RANK, Out, keyed_targets, partition_for
+
+STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
+
+
+class StateMismatch(RuntimeError):
+    """A snapshot built under another detection config: reusing it would mix thresholds."""
+
+
+def build_stage_monitor(config: Config, stage: int, with_model: bool):
+    from amlwatch.cli import build_monitor
+
+    if stage == 1:
+        return build_monitor(config, with_model=with_model, exclude=STAGE2_DETECTORS)
+    return build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
+
+
+class _Processor:
+    stage = 0
+
+    def __init__(self, partition: int, monitor, sources: list[str], out_topic: str, out_partitions: int):
+        self.partition = partition
+        self.monitor = monitor
+        self.buffer = ReorderBuffer(sources)
+        self.out_topic = out_topic
+        self.out_partitions = out_partitions
+        self.offset = -1
+        """Last input offset this state reflects (buffered or applied)."""
+        self.dirty = False
+        self.events = 0
+        self.bad = 0
+        self._sent_marker: tuple[float, bool] | None = None
+
+    def handle(self, offset: int, value: bytes) -> tuple[list[Alert], list[Out]]:
+        """Take one work message; late events are processed at once, others wait in the buffer."""
+        self.offset = offset
+        message = decode_work(value)
+        if isinstance(message, WorkMarker):
+            if self.buffer.mark(message.source, message.t, message.idle):
+                self.dirty = True
+            return [], []
+        self.dirty = True
+        try:
+            event = parse_event(message.raw)
+        except BadRecord:
+            self.bad += 1
+            return [], []
+        if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, message.raw)):
+            return [], []
+        return self._process(event, message.raw)
+
+    def drain(self) -> tuple[list[Alert], list[Out]]:
+        """Process what the watermark released, earliest first; then pass the progress on."""
+        alerts: list[Alert] = []
+        outs: list[Out] = []
+        for event, raw in self.buffer.release():
+            a, o = self._process(event, raw)
+            alerts.extend(a)
+            outs.extend(o)
+        bound = self.buffer.bound()
+        if bound != math.inf:
+            alerts.extend(self._keep(self.monitor.advance(bound), None))
+        if self.out_topic:
+            marker = (self.buffer.released_until, self.buffer.all_idle)
+            if marker != self._sent_marker and marker[0] != -math.inf:
+                self._sent_marker = marker
+                self.dirty = True
+                value = encode_marker(f"w{self.partition}", *marker)
+                outs.extend(Out(self.out_topic, p, None, value) for p in range(self.out_partitions))
+        return alerts, outs
+
+    def _process(self, event: Event, raw: bytes) -> tuple[list[Alert], list[Out]]:
+        self.events += 1
+        return self._keep(self.monitor.observe(event), event), self._forward(event, raw)
+
+    def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
+        return alerts
+
+    def _forward(self, event: Event, raw: bytes) -> list[Out]:
+        return []
+
+    # -- snapshots ----------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        buffer = io.BytesIO()
+        _Pickler(buffer, _externals(self.monitor)).dump(self)
+        self.dirty = False
+        return zlib.compress(buffer.getvalue(), 1)
+
+    @classmethod
+    def restore(cls, blob: bytes, monitor) -> "_Processor":
+        """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model."""
+        objects = {name: _object(monitor, name) for name in set(_externals(monitor).values())}
+        unpickler = _Unpickler(io.BytesIO(zlib.decompress(blob)), objects)
+        processor = unpickler.load()
+        restored = processor.monitor.versions.get("config")
+        if restored != monitor.config.hash:
+            raise StateMismatch(
+                f"partition {processor.partition} state was built with config {restored}, this worker runs "
+                f"{monitor.config.hash}: start under a new [kafka] app_id to rebuild state with the new thresholds")
+        return processor
+
+
+class WorkProcessor(_Processor):
+    """Stage 1: every trade of some collections, the whole registry."""
+
+    stage = 1
+
+    def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
+        if self.partition == 0:
+            return alerts
+        # Registry-only alerts (no trades) are raised alike on every partition: partition 0 speaks for all.
+        return [a for a in alerts if a.trade_ids]
+
+    def _forward(self, event: Event, raw: bytes) -> list[Out]:
+        if not self.out_topic or not isinstance(event, TradeEvent) or not event.paid:
+            return []
+        value = encode_event(f"w{self.partition}", raw)
+        key = event.trade_id.encode()
+        return [Out(self.out_topic, p, key, value, event.t) for p in keyed_targets(event, self.out_partitions)]
+
+
+class KeyedProcessor(_Processor):
+    """Stage 2: every paid trade of some accounts; raises only what this partition owns."""
+
+    stage = 2
+
+    def __init__(self, partition: int, partitions: int, monitor, sources: list[str]):
+        super().__init__(partition, monitor, sources, "", 0)
+        self.partitions = partitions
+
+    def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
+        if not alerts or not isinstance(event, TradeEvent):
+            return []
+        kept = []
+        for alert in alerts:
+            if alert.detector == "wash.pair_repeat":
+                owner = min(event.buyer_id, event.seller_id)
+            else:
+                owner = event.buyer_id if alert.key == "buyer" else event.seller_id
+            if partition_for(owner, self.partitions) == self.partition:
+                kept.append(alert)
+        return kept
+
+
+def _externals(monitor) -> dict[int, str]:
+    refs = {id(monitor.config): "config"}
+    for detector in monitor.detectors:
+        model = getattr(detector, "model", None)
+        if model is not None:
+            refs[id(model)] = "model"
+    return refs
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file, externals: dict[int, str]):
+        super().__init__(file, protocol=5)
+        self._externals = externals
+
+    def persistent_id(self, obj: Any):
+        return self._externals.get(id(obj))
+
+
+def _object(monitor, name: str):
+    if name == "config":
+        return monitor.config
+    return next(d.model for d in monitor.detectors if getattr(d, "model", None) is not None)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, objects: dict[str, Any]):
+        super().__init__(file)
+        self._objects = objects
+
+    def persistent_load(self, pid):
+        return self._objects[pid]

@@ -1,0 +1,105 @@
+"""amlwatch's topics: names from the [kafka] config, created explicitly with kafka-python's admin.
+
+Faust creates only its own changelog topics; the input, alert, dead-letter and
+internal work topics are made here with explicit partitions, replication and
+retention, so a worker never depends on broker auto-creation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from amlwatch.config import KafkaConfig
+from amlwatch.events import Event
+
+log = logging.getLogger("amlwatch.streams.topics")
+
+
+class TopicError(RuntimeError):
+    """A topic could not be created or did not become ready."""
+
+
+def input_topics(kafka: KafkaConfig) -> dict[str, str]:
+    """Event type -> its input topic."""
+    return {"account": kafka.accounts_topic, "collection": kafka.collections_topic, "trade": kafka.trades_topic}
+
+
+def input_key(event: Event) -> str:
+    """The contract's producer key: accounts by account_id, collections by collection_id, trades by token_id."""
+    if event.type == "account":
+        return event.account_id
+    if event.type == "collection":
+        return event.collection_id
+    return event.token_id
+
+
+def all_topics(kafka: KafkaConfig) -> list[str]:
+    return [*input_topics(kafka).values(), kafka.alerts_topic, kafka.deadletter_topic, kafka.work_topic,
+            kafka.keyed_topic]
+
+
+def topic_configs(kafka: KafkaConfig) -> dict[str, str]:
+    return {"retention.ms": str(int(kafka.retention_hours * 3_600_000)),
+            "min.insync.replicas": str(kafka.min_insync_replicas)}
+
+
+def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:
+    """Create whichever amlwatch topics are missing; returns the names created. Waits for leaders."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-admin",
+                             request_timeout_ms=int(timeout * 1000))
+    try:
+        existing = set(admin.list_topics())
+        wanted = [t for t in all_topics(kafka) if t not in existing]
+        if wanted:
+            new = [NewTopic(t, kafka.partitions, kafka.replication, topic_configs=topic_configs(kafka))
+                   for t in wanted]
+            try:
+                admin.create_topics(new, timeout_ms=int(timeout * 1000))
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics", extra={"topics": wanted, "partitions": kafka.partitions,
+                                              "replication": kafka.replication})
+        _wait_ready(admin, all_topics(kafka), timeout)
+        return wanted
+    finally:
+        admin.close()
+
+
+def _wait_ready(admin, topics: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = admin.describe_topics(topics)
+        ready = all(d.get("error_code", 0) == 0 and d.get("partitions") and
+                    all(p.get("leader", -1) >= 0 for p in d["partitions"]) for d in described)
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise TopicError(f"topics not ready after {timeout:.0f} s: {described}")
+        time.sleep(0.2)
+
+
+def partition_counts(kafka: KafkaConfig, topics: list[str], timeout: float = 30.0) -> dict[str, int]:
+    """Partitions of each topic as the cluster has them (the user's input topics may differ from ours)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-meta")
+    try:
+        deadline = time.monotonic() + timeout
+        counts = {}
+        for topic in topics:
+            while True:
+                parts = consumer.partitions_for_topic(topic)
+                if parts:
+                    counts[topic] = len(parts)
+                    break
+                if time.monotonic() > deadline:
+                    raise TopicError(f"topic {topic} not found")
+                time.sleep(0.2)
+        return counts
+    finally:
+        consumer.close()
