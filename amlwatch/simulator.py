@@ -360,16 +360,23 @@ class _Market:
         """A collection launched `lead` before `ms` with `needed` unsold tokens and a lock of at most
         `max_lock` days (locked: a lock above 0; False: none; None: either)."""
         rng = self.rng
-        candidates = [c for c in self.collections if c.role in roles and c.launch_ms + lead <= ms
-                      and len(c.unsold) >= needed and c.lock_days <= max_lock
-                      and (locked is None or (c.lock_days > 0) == locked)]
-        if not candidates:
-            collection = self.new_collection(roles[0], max(0, ms - lead - HOUR),
-                                             lock_days=(7 if locked else 0) if locked is not None else None,
-                                             supply=200)
-            collection.unsold = [f"{collection.collection_id}-{n:05d}" for n in range(collection.supply, 0, -1)]
-            return collection
-        return rng.choice(candidates)
+
+        def fits(c: Collection) -> bool:
+            return (c.role in roles and c.launch_ms + lead <= ms and len(c.unsold) >= needed
+                    and c.lock_days <= max_lock and (locked is None or (c.lock_days > 0) == locked))
+
+        collections = self.collections
+        for _ in range(40):
+            collection = collections[rng.randrange(len(collections))]
+            if fits(collection):
+                return collection
+        candidates = [c for c in collections if fits(c)]
+        if candidates:
+            return rng.choice(candidates)
+        collection = self.new_collection(roles[0], max(0, ms - lead - HOUR), lock_days=min(7, max_lock) if locked else 0,
+                                         supply=200)
+        collection.unsold = [f"{collection.collection_id}-{n:05d}" for n in range(collection.supply, 0, -1)]
+        return collection
 
     # --- the month -------------------------------------------------------------------------------
 
@@ -456,7 +463,7 @@ class _Market:
         tokens = collection.tokens
         if not tokens:
             return
-        rate = len(tokens) * rng.uniform(0.09, 0.2) / DAY
+        rate = len(tokens) * rng.uniform(0.16, 0.32) / DAY
         min_hold = max(collection.lock_days * DAY, 12 * HOUR)
         runup = collection.role == "runup"
         ms = tokens[-1].acquired_ms + int(rng.expovariate(rate))
@@ -837,7 +844,7 @@ class _Market:
         day_text = [(START + timedelta(days=d)).strftime("%Y-%m-%d") for d in range(last_day + 1)]
         dumps = orjson.dumps
         with open(out / "events.jsonl.gz", "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=4) as stream:
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as stream:
             chunk: list[bytes] = []
             for number, (ms, _, kind, payload) in enumerate(events, 1):
                 day, rest = divmod(ms, DAY)
