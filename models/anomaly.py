@@ -9,7 +9,7 @@ from amlwatch.config import Config
 from amlwatch.detectors.base import Detector, TradeView
 
 from .artifact import DEFAULT_MODEL_DIR, AnomalyModel, load_model
-from .features import FEATURE_NAMES, FeatureExtractor
+from .features import FEATURE_NAMES, FeatureExtractor, is_scored
 
 EVIDENCE_FEATURES = 4
 
@@ -32,6 +32,9 @@ class IsolationForestDetector(Detector):
         self._spread = np.maximum(self._high - self._low, 1e-9)
 
     def observe(self, view: TradeView) -> list[Alert]:
+        if not is_scored(view):
+            self.features.update(view)
+            return []
         x = self.features.extract(view)
         self.features.update(view)
         score = self.model.anomaly_score(x)

@@ -45,10 +45,10 @@ class DriftReport:
         return "Keep the model: every feature is distributed as in the training data."
 
     def table(self) -> str:
-        lines = [f"{'feature':<28}{'PSI':>8}  level", "-" * 46]
+        lines = [f"{'feature':<34}{'PSI':>8}  level", "-" * 54]
         for name, value in self.psi.items():
             level = "significant" if value > SIGNIFICANT else "moderate" if value > MODERATE else "stable"
-            lines.append(f"{name:<28}{value:>8.3f}  {level}")
+            lines.append(f"{name:<34}{value:>8.3f}  {level}")
         lines.append(f"\n{self.rows:,} trades compared. {self.verdict()}")
         return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from amlwatch.config import DAY, HOUR, LinkConfig
 from amlwatch.detectors.base import TradeView
 from amlwatch.detectors.wash import LinkedPartiesDetector
 
-FEATURE_VERSION = "trade-features/1"
+FEATURE_VERSION = "trade-features/2"
 FEATURE_NAMES = (
     "log_price",
     "log_price_over_level",
@@ -37,8 +37,6 @@ FEATURE_NAMES = (
     "buyer_kyc",
     "seller_kyc",
     "payer_is_buyer",
-    "is_secondary",
-    "is_gift",
 )
 N_FEATURES = len(FEATURE_NAMES)
 UNKNOWN_HOURS_HELD = 24.0 * 365
@@ -111,6 +109,17 @@ class PriceLevels:
                 del self._levels[key]
 
 
+def is_scored(view: TradeView) -> bool:
+    """Only paid secondary trades are scored: the open market is where unnamed laundering hides.
+
+    Primary sales are drops at the issuer's price and gifts move no money; the
+    rules judge both, and leaving them out keeps a fast sell-out from looking
+    stranger than a wash trade.
+    """
+    trade = view.trade
+    return trade.kind == "secondary" and trade.paid
+
+
 class FeatureExtractor:
     """Event-time state behind the feature vector; `extract` then `update` per trade."""
 
@@ -131,11 +140,11 @@ class FeatureExtractor:
         log_price = math.log1p(price)
         level = self.levels.level(trade.collection_id)
         issue = float(collection.issue_price) if collection is not None and collection.issue_price else 0.0
-        if bought is not None:
-            hours_held = (now - bought.t) / HOUR
-            markup = math.log1p(price) - math.log1p(float(bought.price))
+        hours_held = UNKNOWN_HOURS_HELD if bought is None else (now - bought.t) / HOUR
+        if bought is not None and bought.price:
+            markup = log_price - math.log1p(float(bought.price))
         else:
-            hours_held, markup = UNKNOWN_HOURS_HELD, 0.0
+            markup = 0.0
         pair = (trade.buyer_id, trade.seller_id) if trade.buyer_id < trade.seller_id else (trade.seller_id, trade.buyer_id)
         fast = self.collection_fast.value(trade.collection_id, now)
         slow = self.collection_slow.value(trade.collection_id, now)
@@ -155,8 +164,6 @@ class FeatureExtractor:
             -1.0 if buyer is None else float(buyer.kyc_level),
             -1.0 if seller is None else float(seller.kyc_level),
             _payer_is_buyer(view),
-            1.0 if trade.kind == "secondary" else 0.0,
-            1.0 if trade.kind == "gift" else 0.0,
         ), dtype=np.float64)
 
     def update(self, view: TradeView) -> None:

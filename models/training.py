@@ -25,7 +25,7 @@ from amlwatch.replay import replay
 from amlwatch.sources import read_lines
 
 from .artifact import AnomalyModel, content_id
-from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureExtractor
+from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureExtractor, is_scored
 from .forest import CompiledForest
 
 DRIFT_BINS = 10
@@ -43,9 +43,10 @@ class FeatureRecorder(Detector):
         self.trade_ids: list[str] = []
 
     def observe(self, view: TradeView) -> list:
-        self.rows.append(self.features.extract(view))
+        if is_scored(view):
+            self.rows.append(self.features.extract(view))
+            self.trade_ids.append(view.trade.trade_id)
         self.features.update(view)
-        self.trade_ids.append(view.trade.trade_id)
         return []
 
     def evict(self, now: float) -> None:
