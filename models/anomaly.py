@@ -12,6 +12,8 @@ from .artifact import DEFAULT_MODEL_DIR, AnomalyModel, load_model
 from .features import FEATURE_NAMES, FeatureExtractor, is_scored
 
 EVIDENCE_FEATURES = 4
+MAX_ALERT_SCORE = 0.85
+"""An anomaly is a lead for an analyst, never proof: its alerts stop at `high` severity."""
 
 
 class IsolationForestDetector(Detector):
@@ -50,7 +52,7 @@ class IsolationForestDetector(Detector):
         )
         evidence = {"anomaly_score": round(score, 4), "threshold": round(self.threshold, 4),
                     "unusual_features": unusual}
-        return [self.alert(trade, min(score, 1.0), reason, evidence)]
+        return [self.alert(trade, min(score, MAX_ALERT_SCORE), reason, evidence)]
 
     def explain(self, x: np.ndarray) -> list[dict]:
         """Features outside the training p01-p99 band, furthest (in band widths) first."""

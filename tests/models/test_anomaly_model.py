@@ -85,6 +85,7 @@ def test_anomaly_alerts_name_the_unusual_features(stream, model_dir, tmp_path):
         assert alert["detector"] == "anomaly.isolation_forest"
         assert alert["versions"]["model"] == model_id
         assert alert["evidence"]["anomaly_score"] >= alert["evidence"]["threshold"]
+        assert alert["severity"] != "critical"
         for feature in alert["evidence"]["unusual_features"]:
             assert feature["feature"] in FEATURE_NAMES
             assert not feature["p01"] <= feature["value"] <= feature["p99"]
