@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     from amlwatch.records.commands import add_commands as add_records_commands
 
     add_records_commands(commands)
+    from amlwatch.streams.commands import add_commands as add_stream_commands
+
+    add_stream_commands(commands)
     from amlwatch.ops.commands import add_commands as add_ops_commands
 
     add_ops_commands(commands)

@@ -75,7 +75,7 @@ def _wait_ready(admin, topics: list[str], timeout: float) -> None:
     while True:
         described = admin.describe_topics(topics)
         ready = all(d.get("error_code", 0) == 0 and d.get("partitions") and
-                    all(p.get("leader", -1) >= 0 for p in d["partitions"]) for d in described)
+                    all(p.get("leader_id", p.get("leader", -1)) >= 0 for p in d["partitions"]) for d in described)
         if ready:
             return
         if time.monotonic() > deadline:

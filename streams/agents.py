@@ -1,0 +1,280 @@
+"""The Faust agents: router, collection-keyed detection, account-keyed detection.
+
+router   input topics -> aml.work (trades by collection, registry events to
+         every partition, progress markers) or aml.deadletter
+work     aml.work partition p: reorder by event time, WorkProcessor, alerts
+         -> aml.alerts, paid trades -> aml.work.accounts (by buyer and seller)
+keyed    aml.work.accounts partition p: reorder, KeyedProcessor, alerts
+
+Work and keyed partitions keep their processor's snapshot (detector state,
+reorder buffer, the input offset it covers) in a changelog-backed table.
+Events are not acked when processed (`noack_take`): only once a snapshot
+covering them is written and the producer flushed (alerts, forwarded trades
+and changelog all on the broker) are they acked, so committed offsets never
+run ahead of saved state. A restarted partition reloads the snapshot, skips
+what it covers and reprocesses the rest: at-least-once with repeatable ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import defaultdict
+from typing import Any
+
+import orjson
+
+from amlwatch.alerts import wall_clock_now
+from amlwatch.config import Config
+
+from .codecs import encode_alert
+from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
+from .routing import Out, Router, source_name
+from .topics import input_topics, partition_counts
+
+log = logging.getLogger("amlwatch.streams")
+
+CHUNK = 512 * 1024
+"""Snapshots are split into table values of at most this size (Kafka's message size limit)."""
+HEARTBEAT_SECONDS = 1.0
+"""Routers repeat unchanged progress markers this often, which also paces snapshots when idle."""
+
+
+class StreamRuntime:
+    """Everything one worker process holds: processors per partition, unacked events, locks."""
+
+    def __init__(self, app, config: Config, *, with_model: bool = True, metrics: Any = None):
+        self.app = app
+        self.config = config
+        self.kafka = kafka = config.kafka
+        self.with_model = with_model
+        self.metrics = metrics
+        self.inputs = list(input_topics(kafka).values())
+        counts = partition_counts(kafka, self.inputs + [kafka.work_topic, kafka.keyed_topic])
+        self.work_partitions = counts[kafka.work_topic]
+        self.keyed_partitions = counts[kafka.keyed_topic]
+        self.sources = [source_name(t, p) for t in self.inputs for p in range(counts[t])]
+        self.router = Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic)
+        self.procs: dict[tuple[int, int], Any] = {}
+        self.unacked: dict[tuple[int, int], list] = defaultdict(list)
+        self.locks = {0: asyncio.Lock(), 1: asyncio.Lock(), 2: asyncio.Lock()}
+        self.streams: dict[int, Any] = {}
+        self.last_snapshot = {1: 0.0, 2: 0.0}
+        self._marker_sent: dict[str, tuple[float, bool, float]] = {}
+        self.ready = False
+        self.counts = defaultdict(int)
+
+        raw = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.input_channel = app.topic(*self.inputs, **raw)
+        self.work_topic = app.topic(kafka.work_topic, partitions=self.work_partitions, **raw)
+        self.keyed_topic = app.topic(kafka.keyed_topic, partitions=self.keyed_partitions, **raw)
+        changelog = {"segment.ms": "60000", "min.cleanable.dirty.ratio": "0.05",
+                     "max.message.bytes": str(2 * CHUNK)}
+        self.tables = {
+            1: app.Table("work-state", partitions=self.work_partitions, extra_topic_configs=changelog,
+                         key_type=bytes, value_type=bytes),
+            2: app.Table("keyed-state", partitions=self.keyed_partitions, extra_topic_configs=changelog,
+                         key_type=bytes, value_type=bytes),
+        }
+        self.stage_topics = {kafka.work_topic: 1, kafka.keyed_topic: 2}
+
+        app.agent(self.input_channel, name="router")(self._router_agent())
+        app.agent(self.work_topic, name="work")(self._stage_agent(1))
+        app.agent(self.keyed_topic, name="keyed")(self._stage_agent(2))
+        app.timer(kafka.marker_ms / 1000.0, name="markers")(self._markers_timer())
+        app.timer(max(0.2, kafka.snapshot_seconds), name="snapshots")(self._snapshot_timer())
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+
+    # -- agents -------------------------------------------------------------
+
+    def _router_agent(self):
+        async def router(stream):
+            self.streams[0] = stream
+            async for events in stream.noack_take(2000, within=0.01):
+                async with self.locks[0]:
+                    outs: list[Out] = []
+                    for event in events:
+                        message = event.message
+                        parsed, routed = self.router.route(message.topic, message.partition, message.offset,
+                                                           message.value)
+                        outs.extend(routed)
+                        if self.metrics is not None:
+                            if parsed is None:
+                                self.metrics.bad_record(orjson.loads(routed[0].value)["field"])
+                            else:
+                                self.metrics.event_in(parsed.type)
+                    await self._send(outs)
+                    await self.app.producer.flush()
+                    for event in events:
+                        await stream.ack(event)
+                    self.counts["routed"] += len(events)
+        return router
+
+    def _stage_agent(self, stage: int):
+        async def agent(stream):
+            self.streams[stage] = stream
+            async for events in stream.noack_take(2000, within=0.01):
+                async with self.locks[stage]:
+                    await self._process(stage, stream, events)
+                    await self._maybe_snapshot(stage, force=False)
+        agent.__name__ = "work" if stage == 1 else "keyed"
+        return agent
+
+    async def _process(self, stage: int, stream, events) -> None:
+        alerts, outs, touched, covered = [], [], set(), []
+        for event in events:
+            message = event.message
+            key = (stage, message.partition)
+            proc = self.procs.get(key)
+            if proc is None:
+                proc = self.procs[key] = self._load(stage, message.partition)
+            if message.offset <= proc.offset:
+                covered.append(event)
+                continue
+            a, o = proc.handle(message.offset, message.value)
+            alerts.extend(a)
+            outs.extend(o)
+            self.unacked[key].append(event)
+            touched.add(key)
+        for key in touched:
+            a, o = self.procs[key].drain()
+            alerts.extend(a)
+            outs.extend(o)
+        if alerts:
+            now = wall_clock_now()
+            for alert in alerts:
+                key, value = encode_alert(alert, now)
+                outs.append(Out(self.kafka.alerts_topic, None, key, value))
+            if self.metrics is not None:
+                self.metrics.alerts_out(alerts)
+            self.counts["alerts"] += len(alerts)
+        await self._send(outs)
+        for event in covered:
+            await stream.ack(event)
+
+    async def _send(self, outs: list[Out]) -> None:
+        send = self.app.producer.send
+        for out in outs:
+            await send(out.topic, out.key, out.value, out.partition, out.timestamp, None)
+
+    # -- snapshots ----------------------------------------------------------
+
+    def _load(self, stage: int, partition: int):
+        monitor = build_stage_monitor(self.config, stage, self.with_model)
+        table = self.tables[stage].data
+        meta = table.get(f"{partition}/meta".encode())
+        if meta is None:
+            if stage == 1:
+                return WorkProcessor(partition, monitor, self.sources, self.kafka.keyed_topic, self.keyed_partitions)
+            return KeyedProcessor(partition, self.keyed_partitions, monitor,
+                                  [f"w{p}" for p in range(self.work_partitions)])
+        info = orjson.loads(meta)
+        blob = b"".join(table[f"{partition}/{i}".encode()] for i in range(info["chunks"]))
+        cls = WorkProcessor if stage == 1 else KeyedProcessor
+        proc = cls.restore(blob, monitor)
+        log.info("restored partition state", extra={"stage": stage, "partition": partition,
+                                                    "offset": proc.offset, "bytes": len(blob)})
+        return proc
+
+    async def _maybe_snapshot(self, stage: int, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_snapshot[stage] < self.kafka.snapshot_seconds:
+            return
+        self.last_snapshot[stage] = now
+        table = self.tables[stage]
+        wrote = False
+        for key, events in list(self.unacked.items()):
+            if key[0] != stage or not events:
+                continue
+            proc = self.procs.get(key)
+            if proc is None:
+                continue
+            if proc.dirty:
+                blob = proc.snapshot()
+                chunks = [blob[i:i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
+                partition = key[1]
+                for i, chunk in enumerate(chunks):
+                    self._table_put(table, partition, f"{partition}/{i}".encode(), chunk)
+                meta = orjson.dumps({"chunks": len(chunks), "offset": proc.offset})
+                self._table_put(table, partition, f"{partition}/meta".encode(), meta)
+                self.counts["snapshot_bytes"] += len(blob)
+                wrote = True
+        if wrote or any(self.unacked[k] for k in self.unacked if k[0] == stage):
+            await self.app.producer.flush()
+        stream = self.streams.get(stage)
+        for key in [k for k in self.unacked if k[0] == stage]:
+            events, self.unacked[key] = self.unacked[key], []
+            for event in events:
+                await stream.ack(event)
+
+    @staticmethod
+    def _table_put(table, partition: int, key: bytes, value: bytes) -> None:
+        table.data[key] = value
+        table.send_changelog(partition, key, value)
+
+    def _snapshot_timer(self):
+        async def snapshots():
+            for stage in (1, 2):
+                if self.streams.get(stage) is None:
+                    continue
+                async with self.locks[stage]:
+                    await self._maybe_snapshot(stage, force=False)
+        return snapshots
+
+    # -- progress markers ---------------------------------------------------
+
+    def _markers_timer(self):
+        async def markers():
+            consumer = self.app.consumer
+            assigned = [tp for tp in consumer.assignment() if tp.topic in self.inputs]
+            if not assigned:
+                return
+            highwaters = {tp: consumer.highwater(tp) for tp in assigned}   # from fetches: no round trip
+            async with self.locks[0]:
+                now = time.monotonic()
+                outs: list[Out] = []
+                for tp in assigned:
+                    source = source_name(tp.topic, tp.partition)
+                    high = highwaters.get(tp)
+                    if high is None:
+                        continue
+                    last = self.router.last_offset.get(source)
+                    if last is None:
+                        committed = consumer._committed_offset.get(tp)
+                        position = committed if committed is not None else (0 if high == 0 else -1)
+                    else:
+                        position = last + 1
+                    lag = max(0, high - position) if position >= 0 else high
+                    idle = lag == 0
+                    if self.metrics is not None:
+                        self.metrics.set_lag(tp.topic, tp.partition, lag)
+                    t = self.router.progress.get(source, -math.inf)
+                    sent = self._marker_sent.get(source)
+                    if sent is None or sent[:2] != (t, idle) or now - sent[2] >= HEARTBEAT_SECONDS:
+                        self._marker_sent[source] = (t, idle, now)
+                        outs.extend(self.router.markers(source, idle))
+                await self._send(outs)
+        return markers
+
+    # -- rebalancing --------------------------------------------------------
+
+    async def _on_revoked(self, sender, revoked, **kwargs) -> None:
+        self._forget(revoked)
+
+    async def _on_assigned(self, sender, assigned, **kwargs) -> None:
+        self._forget(assigned)
+        self.ready = True
+
+    def _forget(self, tps) -> None:
+        """Drop in-memory state of these partitions: it is reloaded from the table when next needed."""
+        for tp in tps:
+            stage = self.stage_topics.get(tp.topic)
+            if stage is not None:
+                self.procs.pop((stage, tp.partition), None)
+                self.unacked.pop((stage, tp.partition), None)
+            elif tp.topic in self.inputs:
+                self._marker_sent.pop(source_name(tp.topic, tp.partition), None)
+                self.router.last_offset.pop(source_name(tp.topic, tp.partition), None)

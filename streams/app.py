@@ -1,0 +1,45 @@
+"""The Faust application and its settings, built from the [kafka] config section.
+
+At-least-once on purpose: faust-streaming's exactly-once mode has open
+duplicate and fencing bugs, and amlwatch's alert ids are deterministic, so a
+re-processed event repeats the same alert id and consumers dedupe by it
+(docs/STREAMING.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from amlwatch.config import KafkaConfig
+
+SESSION_TIMEOUT = 10.0
+"""Seconds before the group gives a dead worker's partitions to the others."""
+
+
+def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = None) -> faust.App:
+    return faust.App(
+        kafka.app_id,
+        broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap.split(",")],
+        store="memory://",
+        datadir=str(data_dir),
+        autodiscover=False,
+        web_enabled=web_port is not None,
+        web_port=web_port or 6066,
+        web_bind="127.0.0.1",
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication,
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        producer_linger=0.005,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        broker_session_timeout=SESSION_TIMEOUT,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
+        stream_wait_empty=False,
+        stream_recovery_delay=0.0,
+    )

@@ -1,0 +1,58 @@
+"""`amlwatch worker`: one Faust worker process; start several with the same config to share the work."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+from amlwatch.config import Config
+
+log = logging.getLogger("amlwatch.streams.worker")
+
+
+def _ops():
+    """The metrics and JSON-logging hooks, when amlwatch.ops provides them."""
+    try:
+        from amlwatch.ops.logs import configure_logging
+        from amlwatch.ops.metrics import HealthServer, WorkerMetrics
+    except ImportError:
+        return None, None, None
+    return configure_logging, WorkerMetrics, HealthServer
+
+
+def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | None = None,
+               metrics_port: int | None = 9464, with_model: bool = True, loglevel: str = "INFO") -> int:
+    import faust
+
+    from .agents import StreamRuntime
+    from .app import make_app
+    from .topics import create_topics
+
+    worker_id = f"{socket.gethostname()}-{os.getpid()}"
+    configure_logging, WorkerMetrics, HealthServer = _ops()
+    if configure_logging is not None:
+        configure_logging(worker_id, loglevel)
+    data_dir = Path(data_dir or f"./.amlwatch-worker-{os.getpid()}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    create_topics(config.kafka)
+    app = make_app(config.kafka, data_dir, web_port)
+    metrics = None
+    if WorkerMetrics is not None:
+        metrics = WorkerMetrics(worker_id=worker_id, config_hash=config.hash)
+    runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics)
+    health = None
+    if HealthServer is not None and metrics is not None and metrics_port:
+        health = HealthServer(metrics, ready=lambda: runtime.ready, host="0.0.0.0", port=metrics_port).start()
+    log.info("worker starting", extra={"worker_id": worker_id, "bootstrap": config.kafka.bootstrap,
+                                       "work_partitions": runtime.work_partitions})
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    if configure_logging is not None:
+        worker._setup_logging = lambda: None  # keep the JSON lines configured above
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if health is not None:
+            health.stop()
+    return 0
