@@ -11,7 +11,7 @@ from amlwatch.alerts import Alert
 from amlwatch.config import DAY, HOUR, SpeculationConfig
 
 from .base import Detector, TradeView, money
-from .windows import KeyedWindow
+from .windows import KeyedWindow, SortedWindow
 
 
 def _ratio_score(ratio: float, threshold: float) -> float:
@@ -25,7 +25,7 @@ class PriceSpikeDetector(Detector):
 
     def __init__(self, config: SpeculationConfig):
         self.config = config
-        self.prices: KeyedWindow[float] = KeyedWindow(config.median_window_days * DAY, config.median_max_samples)
+        self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
@@ -36,7 +36,7 @@ class PriceSpikeDetector(Detector):
         recent = self.prices.recent(trade.collection_id, trade.t)
         alerts = []
         if len(recent) >= config.median_min_samples:
-            median = _median([entry[1] for entry in recent])
+            median = _median(recent)
             if median > 0 and price >= config.spike_over_median * median:
                 ratio = price / median
                 reason = (
@@ -66,7 +66,7 @@ class PriceSpikeDetector(Detector):
 
 
 def _median(values: list[float]) -> float:
-    values = sorted(values)
+    """Median of values already in ascending order."""
     middle = len(values) // 2
     if len(values) % 2:
         return values[middle]

@@ -7,6 +7,7 @@ memory follows the window length, never the stream length.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from typing import Generic, Hashable, Iterator, TypeVar
 
@@ -14,29 +15,33 @@ T = TypeVar("T")
 
 
 class KeyedWindow(Generic[T]):
+    """Entries per key in plain lists: most keys (a pair, a buyer and token) only ever hold one
+    entry, and a one-item list is a tenth of the size of a deque."""
+
     __slots__ = ("horizon", "max_per_key", "_entries", "_expiry")
 
     def __init__(self, horizon: float, max_per_key: int = 256):
         self.horizon = horizon
         self.max_per_key = max_per_key
-        self._entries: dict[Hashable, deque[tuple[float, T]]] = {}
+        self._entries: dict[Hashable, list[tuple[float, T]]] = {}
         self._expiry: deque[tuple[float, Hashable]] = deque()
 
     def add(self, key: Hashable, t: float, item: T) -> None:
         entries = self._entries.get(key)
         if entries is None:
-            entries = self._entries[key] = deque(maxlen=self.max_per_key)
-        entries.append((t, item))
+            self._entries[key] = [(t, item)]
+        else:
+            entries.append((t, item))
+            if len(entries) > self.max_per_key:
+                del entries[0]
         self._expiry.append((t, key))
 
-    def recent(self, key: Hashable, now: float) -> deque[tuple[float, T]]:
-        """Entries of `key` inside the window ending at `now`, oldest first."""
+    def recent(self, key: Hashable, now: float) -> list[tuple[float, T]]:
+        """Entries of `key` inside the window ending at `now`, oldest first (do not modify)."""
         entries = self._entries.get(key)
         if entries is None:
             return _EMPTY
-        cutoff = now - self.horizon
-        while entries and entries[0][0] < cutoff:
-            entries.popleft()
+        _trim(entries, now - self.horizon)
         return entries
 
     def evict(self, now: float) -> None:
@@ -47,8 +52,7 @@ class KeyedWindow(Generic[T]):
             entries = store.get(key)
             if entries is None:
                 continue
-            while entries and entries[0][0] < cutoff:
-                entries.popleft()
+            _trim(entries, cutoff)
             if not entries:
                 del store[key]
 
@@ -59,4 +63,76 @@ class KeyedWindow(Generic[T]):
         return iter(self._entries)
 
 
-_EMPTY: deque = deque()
+def _trim(entries: list, cutoff: float) -> None:
+    """Drop entries older than `cutoff` from the front of a time-ordered list."""
+    if entries and entries[0][0] < cutoff:
+        index = 1
+        while index < len(entries) and entries[index][0] < cutoff:
+            index += 1
+        del entries[:index]
+
+
+_EMPTY: list = []
+
+
+class SortedWindow:
+    """Recent numbers per key, kept sorted as well as in arrival order.
+
+    A median over a full window then costs an insertion and a removal per
+    trade instead of copying and sorting up to `max_per_key` values.
+    """
+
+    __slots__ = ("horizon", "max_per_key", "_entries", "_sorted", "_expiry")
+
+    def __init__(self, horizon: float, max_per_key: int = 256):
+        self.horizon = horizon
+        self.max_per_key = max_per_key
+        self._entries: dict[Hashable, deque[tuple[float, float]]] = {}
+        self._sorted: dict[Hashable, list[float]] = {}
+        self._expiry: deque[tuple[float, Hashable]] = deque()
+
+    def add(self, key: Hashable, t: float, value: float) -> None:
+        entries = self._entries.get(key)
+        if entries is None:
+            entries = self._entries[key] = deque()
+            ordered = self._sorted[key] = []
+        else:
+            ordered = self._sorted[key]
+            if len(entries) >= self.max_per_key:
+                _drop(ordered, entries.popleft()[1])
+        entries.append((t, value))
+        insort(ordered, value)
+        self._expiry.append((t, key))
+
+    def recent(self, key: Hashable, now: float) -> list[float]:
+        """Values of `key` inside the window ending at `now`, ascending."""
+        entries = self._entries.get(key)
+        if entries is None:
+            return []
+        ordered = self._sorted[key]
+        cutoff = now - self.horizon
+        while entries and entries[0][0] < cutoff:
+            _drop(ordered, entries.popleft()[1])
+        return ordered
+
+    def evict(self, now: float) -> None:
+        cutoff = now - self.horizon
+        expiry = self._expiry
+        while expiry and expiry[0][0] < cutoff:
+            _, key = expiry.popleft()
+            entries = self._entries.get(key)
+            if entries is None:
+                continue
+            ordered = self._sorted[key]
+            while entries and entries[0][0] < cutoff:
+                _drop(ordered, entries.popleft()[1])
+            if not entries:
+                del self._entries[key]
+                del self._sorted[key]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _drop(ordered: list[float], value: float) -> None:
+    del ordered[bisect_left(ordered, value)]
