@@ -1,0 +1,81 @@
+"""Helpers for the Kafka tests: isolated topic names, worker subprocesses, collecting alerts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from amlwatch.config import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kafka_env(bootstrap: str, partitions: int = 4) -> dict[str, str]:
+    """Environment naming this test's own app id and topics (nothing shared between tests)."""
+    tag = uuid.uuid4().hex[:8]
+    env = {"AMLWATCH_KAFKA_BOOTSTRAP": bootstrap, "AMLWATCH_KAFKA__APP_ID": f"t-{tag}",
+           "AMLWATCH_KAFKA__PARTITIONS": str(partitions), "AMLWATCH_KAFKA__SNAPSHOT_SECONDS": "0.5",
+           "AMLWATCH_ANOMALY__ENABLED": "false"}
+    for name in ("accounts", "collections", "trades", "alerts", "deadletter", "work", "keyed"):
+        env[f"AMLWATCH_KAFKA__{name.upper()}_TOPIC"] = f'"{tag}.{name}"'
+    return env
+
+
+def kafka_config(env: dict[str, str]):
+    return load_config(None, env=env).kafka
+
+
+class Worker:
+    """`python -m amlwatch.cli worker` with a hard stop: SIGTERM, then SIGKILL."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, name: str = "w"):
+        self.log_path = data_dir.parent / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
+             "--data-dir", str(data_dir), "--loglevel", "INFO"],
+            env={**os.environ, **env}, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def collect(bootstrap: str, topic: str, until, timeout: float) -> list[dict]:
+    """Read `topic` from the start until `until(records)` holds or `timeout` passes."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000)
+    records: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer:
+                records.append(orjson.loads(message.value))
+            if until(records):
+                break
+    finally:
+        consumer.close()
+    return records
