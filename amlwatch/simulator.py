@@ -349,6 +349,18 @@ class _Market:
         collection.odd_ms.append(ms)
         return True
 
+    def odd_moment(self, lead_days: float, span_days: float, delay: tuple[int, int] = (0, 0),
+                   **pick) -> tuple[int, int, Collection]:
+        """A start, an off-market moment `delay` after it, and a collection with no other off-market
+        price near that moment (retried, so every scenario instance happens)."""
+        for _ in range(100):
+            start = self.instant(lead_days, span_days)
+            collection = self.pick_collection(start, **pick)
+            moment = start + self.rng.randint(*delay)
+            if self.claim_odd(collection, moment):
+                return start, moment, collection
+        raise RuntimeError("no collection is free of off-market prices; the stream is too small")
+
     def buy_unsold(self, collection: Collection, buyer: Account, ms: int, **payment) -> tuple[Token, str]:
         """A primary purchase of one of the issuer's unsold tokens, held outside the honest market."""
         token = Token(collection.unsold.pop(), collection, buyer, ms, collection.issue)
@@ -541,13 +553,9 @@ class _Market:
             self.negative(trade_id, "late_registry")
         # Resale within hours at a small markup, under the flip markup.
         for _ in range(self.count(15)):
-            start = self.instant(2, 1)
-            collection = self.pick_collection(start)
+            start, ms, collection = self.odd_moment(2, 1, (HOUR, 5 * HOUR))
             buyer, next_buyer = self.new_account(start - HOUR), self.new_account(start - HOUR)
             token, _ = self.buy_unsold(collection, buyer, start)
-            ms = start + rng.randint(HOUR, 5 * HOUR)
-            if not self.claim_odd(collection, ms):
-                continue
             cents = round(collection.issue * rng.uniform(1.03, 1.3))
             self.negative(self.trade(ms, collection, token, "secondary", buyer, next_buyer, cents), "quick_small_resale")
         # Resale just after the transfer lock ends.
@@ -695,11 +703,7 @@ class _Market:
                 cents *= rng.uniform(1.2, 1.35)
         # Rapid flips: bought at the drop, resold within hours at a large markup.
         for _ in range(self.count(8)):
-            ms = self.instant(2, 0.5)
-            collection = self.pick_collection(ms)
-            flip_ms = ms + rng.randint(HOUR, 5 * HOUR)
-            if not self.claim_odd(collection, flip_ms):
-                continue
+            ms, flip_ms, collection = self.odd_moment(2, 0.5, (HOUR, 5 * HOUR))
             flipper, buyer = self.new_account(ms - DAY), self.new_account(ms - DAY)
             token, primary = self.buy_unsold(collection, flipper, ms)
             cents = round(collection.issue * rng.uniform(1.7, 3.0))
@@ -789,10 +793,7 @@ class _Market:
                            method=method, payer=None if crypto else "buyer",
                            instrument=buyer.wallet if crypto else None)
         for _ in range(self.count(8)):
-            ms = self.instant(3, 0.1)
-            collection = self.pick_collection(ms, lead=3 * DAY)
-            if not self.claim_odd(collection, ms):
-                continue
+            _, ms, collection = self.odd_moment(3, 0.1, lead=3 * DAY)
             seller, buyer = self.new_account(ms - 3 * DAY), self.new_account(ms - DAY)
             token, _ = self.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))
             self.trade(ms, collection, token, "secondary", seller, buyer,
@@ -813,7 +814,7 @@ class _Market:
 
     def structuring(self) -> None:
         rng = self.rng
-        for _ in range(self.count(10)):
+        for _ in range(self.count(12)):
             ms = self.instant(3, 1)
             buyer = self.new_account(ms - DAY)
             for _ in range(rng.randint(2, 4)):
@@ -823,7 +824,7 @@ class _Market:
                 self.label(self.trade(ms, collection, token, "secondary", seller, buyer, self.near_threshold()),
                            "structuring", "split_purchases")
                 ms += rng.randint(HOUR, 7 * HOUR)
-        for _ in range(self.count(7)):
+        for _ in range(self.count(8)):
             ms = self.instant(3, 1)
             seller = self.new_account(ms - 3 * DAY)
             for _ in range(rng.randint(2, 3)):
