@@ -62,6 +62,8 @@ HONEST_NOISE = (0.955, 1.04)
 
 
 class Account:
+    """One person's account: the identity attributes its registry events carry."""
+
     __slots__ = ("idx", "account_id", "name_hash", "id_hash", "phone_hash", "cards", "wallet", "device",
                  "ip", "region", "birth_year", "kyc", "ready_ms", "taint")
 
@@ -84,6 +86,8 @@ class Account:
 
 
 class Collection:
+    """A collection with its market price path and the tokens scenarios may still buy from the issuer."""
+
     __slots__ = ("collection_id", "issuer", "asset_class", "fractional", "issue", "supply", "lock_days",
                  "launch_ms", "role", "points", "tokens", "unsold", "odd_ms", "secondary")
 
@@ -122,6 +126,8 @@ class Collection:
 
 
 class Token:
+    """A token's owner and acquisition, and every earlier owner, so no trade sends it back."""
+
     __slots__ = ("token_id", "collection", "owner", "acquired_ms", "acquired_cents", "owners")
 
     def __init__(self, token_id: str, collection: Collection, owner: Account, ms: int, cents: int):
@@ -149,6 +155,8 @@ def _cents(value: int) -> str:
 
 
 class _Market:
+    """The whole month: population, collections, honest market, scenarios, then the sorted stream."""
+
     def __init__(self, seed: int, days: int, accounts: int):
         self.rng = random.Random(seed)
         self.seed = seed
