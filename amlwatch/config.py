@@ -180,6 +180,8 @@ class KafkaConfig:
     """How often each partition's detector state is written to its changelog (and offsets committed)."""
     marker_ms: int = 100
     """How often routers tell every work partition how far each input partition has got."""
+    idle_ms: int = 1000
+    """An input partition caught up this long stops holding back event time (docs/STREAMING.md)."""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class StreamRuntime:
         self.streams: dict[int, Any] = {}
         self.last_snapshot = {1: 0.0, 2: 0.0}
         self._marker_sent: dict[str, tuple[float, bool, float]] = {}
+        self._caught_up: dict[str, float] = {}
         self.ready = False
         self.counts = defaultdict(int)
 
@@ -123,16 +124,31 @@ class StreamRuntime:
         agent.__name__ = "work" if stage == 1 else "keyed"
         return agent
 
+    async def _settled(self) -> set:
+        """Wait out a rebalance and table recovery; the partitions this worker now holds."""
+        app = self.app
+        while app.rebalancing or getattr(app, "in_recovery", False) or app.tables.recovery.in_recovery:
+            await asyncio.sleep(0.05)
+        return set(app.consumer.assignment())
+
     async def _process(self, stage: int, stream, events) -> None:
         alerts, outs, touched, covered = [], [], set(), []
+        assigned = await self._settled()
         for event in events:
             message = event.message
+            if message.tp not in assigned:
+                continue                    # fetched before a rebalance took the partition away
             key = (stage, message.partition)
             proc = self.procs.get(key)
             if proc is None:
                 proc = self.procs[key] = self._load(stage, message.partition)
             if message.offset <= proc.offset:
                 covered.append(event)
+                continue
+            if proc.offset >= 0 and message.offset != proc.offset + 1:
+                # Work topics are neither compacted nor transactional, so offsets are contiguous: a gap
+                # means a message fetched before a rebalance; the consumer re-delivers from the commit.
+                self.counts["out_of_sequence"] += 1
                 continue
             a, o = proc.handle(message.offset, message.value)
             alerts.extend(a)
@@ -157,8 +173,10 @@ class StreamRuntime:
 
     async def _send(self, outs: list[Out]) -> None:
         send = self.app.producer.send
+        future = time.time() + 3000.0   # brokers reject timestamps over an hour ahead: append time then
         for out in outs:
-            await send(out.topic, out.key, out.value, out.partition, out.timestamp, None)
+            timestamp = out.timestamp if out.timestamp is not None and out.timestamp < future else None
+            await send(out.topic, out.key, out.value, out.partition, timestamp, None)
 
     # -- snapshots ----------------------------------------------------------
 
@@ -248,7 +266,12 @@ class StreamRuntime:
                     else:
                         position = last + 1
                     lag = max(0, high - position) if position >= 0 else high
-                    idle = lag == 0
+                    if lag:
+                        self._caught_up.pop(source, None)
+                    else:
+                        self._caught_up.setdefault(source, now)
+                    # Caught up for a while, not just between two fetches: only then may the others go on.
+                    idle = not lag and now - self._caught_up[source] >= self.kafka.idle_ms / 1000.0
                     if self.metrics is not None:
                         self.metrics.set_lag(tp.topic, tp.partition, lag)
                     t = self.router.progress.get(source, -math.inf)
@@ -277,4 +300,5 @@ class StreamRuntime:
                 self.unacked.pop((stage, tp.partition), None)
             elif tp.topic in self.inputs:
                 self._marker_sent.pop(source_name(tp.topic, tp.partition), None)
+                self._caught_up.pop(source_name(tp.topic, tp.partition), None)
                 self.router.last_offset.pop(source_name(tp.topic, tp.partition), None)

@@ -23,6 +23,8 @@ HEARTBEAT = {"type": "account", "event_id": "amlwatch-heartbeat", "ts": "2100-01
              "account_id": "amlwatch-heartbeat", "action": "register"}
 """A far-future registry event: ends every trade's grace, as a replay's end-of-file does."""
 
+FUTURE_LIMIT = 3000.0
+
 
 def _bad_topic(raw: bytes, topics: dict[str, str], default: str) -> str:
     try:
@@ -55,7 +57,10 @@ def produce(lines: Iterable[bytes], kafka: KafkaConfig, *, rate: float | None = 
             except BadRecord:
                 topic, key, timestamp = _bad_topic(raw, topics, topics["trade"]), None, None
             else:
-                topic, key, timestamp = topics[event.type], input_key(event).encode(), int(event.t * 1000)
+                topic, key = topics[event.type], input_key(event).encode()
+                # Brokers reject timestamps over an hour ahead (log.message.timestamp.after.max.ms):
+                # such an event (the heartbeat) gets the append time instead.
+                timestamp = int(event.t * 1000) if event.t < time.time() + FUTURE_LIMIT else None
             producer.send(topic, value=raw, key=key, timestamp_ms=timestamp)
             counts[topic] = counts.get(topic, 0) + 1
             sent += 1

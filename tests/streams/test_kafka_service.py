@@ -9,7 +9,6 @@ and raises no alert itself.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import orjson
@@ -91,18 +90,16 @@ def _good(lines: list[bytes]) -> set[bytes]:
 def test_a_worker_killed_mid_stream_loses_no_alert(kafka_bootstrap, tmp_path):
     env = kafka_env(kafka_bootstrap)
     kafka = kafka_config(env)
-    lines = make_stream(seed=6, trades=1500)
+    lines = make_stream(seed=6, trades=6000, accounts=200, hours=120)
     want = replay_ids(lines, env)
     create_topics(kafka)
+    produce(lines, kafka, heartbeat=True)
     workers = [Worker(env, tmp_path / f"w{i}", f"w{i}") for i in range(2)]
-    producer = threading.Thread(target=produce, args=(lines, kafka), kwargs={"rate": 100, "heartbeat": True})
     try:
-        time.sleep(8)                      # both workers in the group
-        producer.start()
-        time.sleep(7)
+        seen = collect(kafka_bootstrap, kafka.alerts_topic, lambda rs: len(rs) >= 50, 90)
         workers[0].kill()                  # SIGKILL mid-stream: no goodbye, no final commit
-        producer.join(60)
-        got = wait_for(kafka_bootstrap, kafka.alerts_topic, want, timeout=120)
+        assert len({r["alert_id"] for r in seen}) < len(want), "the stream was over before the kill"
+        got = wait_for(kafka_bootstrap, kafka.alerts_topic, want, timeout=150)
         assert got == want, (len(want - got), len(got - want), workers[1].output()[-3000:])
     finally:
         for worker in workers:
