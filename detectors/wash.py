@@ -68,13 +68,15 @@ class LinkedPartiesDetector(Detector):
     @staticmethod
     def _share_device(view: TradeView) -> bool:
         trade, buyer, seller = view.trade, view.buyer, view.seller
-        buyer_devices = set(buyer.devices) if buyer else set()
-        seller_devices = set(seller.devices) if seller else set()
-        if trade.buyer_device_id:
-            buyer_devices.add(trade.buyer_device_id)
-        if trade.seller_device_id:
-            seller_devices.add(trade.seller_device_id)
-        return not buyer_devices.isdisjoint(seller_devices)
+        buyer_devices = buyer.devices if buyer else ()
+        seller_devices = seller.devices if seller else ()
+        at_buyer, at_seller = trade.buyer_device_id, trade.seller_device_id
+        if at_buyer and (at_buyer == at_seller or at_buyer in seller_devices):
+            return True
+        if at_seller and at_seller in buyer_devices:
+            return True
+        # Registry histories hold a few devices each: a nested scan beats building sets on every trade.
+        return any(device in seller_devices for device in buyer_devices)
 
 
 class RoundTripDetector(Detector):
