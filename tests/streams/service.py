@@ -72,8 +72,8 @@ def collect(bootstrap: str, topic: str, until, timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            for message in consumer:
-                records.append(orjson.loads(message.value))
+            for batch in consumer.poll(timeout_ms=500, max_records=50).values():
+                records.extend(orjson.loads(message.value) for message in batch)
             if until(records):
                 break
     finally:
