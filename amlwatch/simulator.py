@@ -43,6 +43,8 @@ SECOND = 1000
 MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+FOREVER = 2**62
+"""End of a taint that lasts: trades of short streams can fall after the nominal end."""
 GRACE = 10 * MINUTE
 """identity.registry_grace_minutes: how long the monitor waits for late registry events."""
 ODD_SPACING = 150 * MINUTE
@@ -434,19 +436,19 @@ class _Market:
         rng = self.rng
         count = max(24, self.size // 8)
         for n in range(count):
-            launch = rng.randint(2 * HOUR, DAY) if n < count // 3 else rng.randint(DAY, self.end - 3 * DAY)
+            launch = rng.randint(2 * HOUR, DAY) if n < count // 3 else rng.randint(DAY, max(DAY + HOUR, self.end - 3 * DAY))
             role = "sellout" if rng.random() < 0.12 else "honest"
             self.new_collection(role, launch, supply=rng.choice((50, 100, 200)) if role == "sellout" else None)
         for _ in range(self.count(3)):
             self.new_collection("runup", rng.randint(2 * HOUR, max(3 * HOUR, self.end - 12 * DAY)), lock_days=0,
                                 runup=True)
         for _ in range(self.count(2)):
-            self.new_collection("prohibited", rng.randint(2 * HOUR, self.end - 5 * DAY), supply=30,
+            self.new_collection("prohibited", rng.randint(2 * HOUR, max(3 * HOUR, self.end - 5 * DAY)), supply=30,
                                 asset_class=rng.choice(FINANCIAL_CLASSES), lock_days=0)
-        self.new_collection("prohibited", rng.randint(2 * HOUR, self.end - 5 * DAY), supply=30, fractional=True,
+        self.new_collection("prohibited", rng.randint(2 * HOUR, max(3 * HOUR, self.end - 5 * DAY)), supply=30, fractional=True,
                             lock_days=0)
         for _ in range(self.count(6)):
-            self.new_collection("reserved", rng.randint(2 * HOUR, self.end - 6 * DAY), lock_days=0,
+            self.new_collection("reserved", rng.randint(2 * HOUR, max(3 * HOUR, self.end - 6 * DAY)), lock_days=0,
                                 issue=rng.choice((990, 1990, 4900, 9900)), supply=200)
         self.premium = [self.new_collection("premium", rng.randint(HOUR, 3 * HOUR), lock_days=0,
                                             issue=rng.choice((18_800_00, 26_800_00, 32_800_00, 36_000_00)),
@@ -617,7 +619,7 @@ class _Market:
                     setattr(buyer, name, value)
                 self.register(buyer, buyer.ready_ms)
                 if buyer.id_hash == seller.id_hash:
-                    seller.taint = buyer.taint = ("shared_national_id", "always", buyer.ready_ms, self.end)
+                    seller.taint = buyer.taint = ("shared_national_id", "always", buyer.ready_ms, FOREVER)
                 for _ in range(rng.randint(1, 2)):
                     token, _ = self.buy_unsold(collection, seller, start + rng.randrange(DAY))
                     ms = token.acquired_ms + rng.randint(DAY, 2 * DAY)
@@ -742,7 +744,7 @@ class _Market:
         for _ in range(self.count(5)):
             start = self.instant(2, 3)
             account = self.new_account(start - DAY, kyc=1)
-            account.taint = ("kyc_below_2", "always", 0, self.end)
+            account.taint = ("kyc_below_2", "always", 0, FOREVER)
             buys(account, start, rng.randint(2, 3))
         for _ in range(self.count(10)):
             start = self.instant(2, 1)
@@ -754,12 +756,12 @@ class _Market:
         for _ in range(self.count(5)):
             start = self.instant(2, 3)
             account = self.new_account(start - DAY, birth_year=rng.randint(2009, 2011))
-            account.taint = ("minor_buyer", "buyer", 0, self.end)
+            account.taint = ("minor_buyer", "buyer", 0, FOREVER)
             buys(account, start, rng.randint(2, 3))
         for _ in range(self.count(4)):
             start = self.instant(2, 3)
             holder = self.new_account(start - 2 * DAY)
-            holder.taint = ("shared_national_id", "always", start - DAY, self.end)
+            holder.taint = ("shared_national_id", "always", start - DAY, FOREVER)
             for _ in range(rng.randint(1, 2)):
                 other = self.new_account(start - DAY, emit=False)
                 other.id_hash = holder.id_hash
@@ -770,7 +772,7 @@ class _Market:
         for _ in range(self.count(5)):
             start = self.instant(1, 2)
             ghost = self.new_account(start, emit=False, prefix="ghost")
-            ghost.taint = ("never_registered", "always", 0, self.end)
+            ghost.taint = ("never_registered", "always", 0, FOREVER)
             buys(ghost, start, rng.randint(1, 2))
         for _ in range(self.count(4)):
             start = self.instant(1, 1)
