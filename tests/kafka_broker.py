@@ -270,3 +270,15 @@ def kafka_cluster(nodes: int = 1, **kwargs: object) -> Iterator[str]:
         yield bootstrap
     finally:
         kafka.stop()
+
+
+def require_kafka(check) -> None:
+    """Skip with `check`'s one-line reason, or fail under CI=true where Kafka must be there."""
+    import pytest
+
+    ok, why = check()
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Kafka is required under CI=true: {why}")
+    pytest.skip(why)

@@ -26,6 +26,7 @@ try:  # tests/ as a package (repo root on sys.path) or as a rootdir
         free_port_base,
         kafka_available,
         local_kafka_available,
+        require_kafka,
     )
 except ImportError:  # pragma: no cover - depends on how pytest was started
     from kafka_broker import (  # type: ignore[no-redef]
@@ -34,20 +35,12 @@ except ImportError:  # pragma: no cover - depends on how pytest was started
         free_port_base,
         kafka_available,
         local_kafka_available,
+        require_kafka,
     )
 
 pytestmark = pytest.mark.kafka
 
 N = 10
-
-
-def _require(check) -> None:
-    ok, why = check()
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Kafka is required under CI=true: {why}")
-    pytest.skip(why)
 
 
 def _topic(prefix: str) -> str:
@@ -148,7 +141,7 @@ def _require_local() -> None:
     ok, why = local_kafka_available()
     if not ok and os.environ.get(BOOTSTRAP_ENV, "").strip():
         pytest.skip(f"fault tests need deploy/kafka/kafka.sh: {why}")
-    _require(local_kafka_available)
+    require_kafka(local_kafka_available)
 
 
 def _isolated(tmp_path, nodes: int) -> LocalKafka:
@@ -158,7 +151,7 @@ def _isolated(tmp_path, nodes: int) -> LocalKafka:
 
 
 def test_roundtrip_kafka_python_and_aiokafka(tmp_path):
-    _require(kafka_available)
+    require_kafka(kafka_available)
     external = os.environ.get(BOOTSTRAP_ENV, "").strip()
     kafka = None
     if external:

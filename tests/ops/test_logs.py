@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 
@@ -11,18 +12,13 @@ import pytest
 from amlwatch.ops.logs import REDACTED, configure_logging, scrub_text
 
 
-@pytest.fixture
-def logged():
+@contextlib.contextmanager
+def root_logging_restored():
+    """configure_logging replaces the root handlers: put pytest's back afterwards."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    out = io.StringIO()
-    configure_logging("worker-7", "DEBUG", stream=out)
-
-    def lines() -> list[dict]:
-        return [orjson.loads(line) for line in out.getvalue().splitlines()]
-
     try:
-        yield lines
+        yield
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
@@ -30,6 +26,14 @@ def logged():
             root.addHandler(handler)
         root.setLevel(saved[1])
         logging.captureWarnings(False)
+
+
+@pytest.fixture
+def logged():
+    out = io.StringIO()
+    with root_logging_restored():
+        configure_logging("worker-7", "DEBUG", stream=out)
+        yield lambda: [orjson.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_lines_are_json_with_the_contract_fields_and_extras(logged):
@@ -53,22 +57,13 @@ def test_level_filters_and_unknown_level_is_rejected(logged):
 
 
 def test_configuring_twice_does_not_duplicate_lines():
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
     out = io.StringIO()
-    try:
+    with root_logging_restored():
         configure_logging("a", stream=io.StringIO())
         configure_logging("b", stream=out)
         logging.getLogger("x").warning("once")
         assert len(out.getvalue().splitlines()) == 1
         assert orjson.loads(out.getvalue())["worker_id"] == "b"
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
-        logging.captureWarnings(False)
 
 
 RAW_PII = {

@@ -19,21 +19,13 @@ from tests.kafka_broker import (  # noqa: E402
     free_port_base,
     kafka_available,
     local_kafka_available,
+    require_kafka,
 )
-
-
-def require(check) -> None:
-    ok, why = check()
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"Kafka is required under CI=true: {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory):
-    require(kafka_available)
+    require_kafka(kafka_available)
     external = os.environ.get("AMLWATCH_KAFKA_BOOTSTRAP", "").strip()
     if external:
         yield external
@@ -48,7 +40,7 @@ def kafka_bootstrap(tmp_path_factory):
 @pytest.fixture
 def own_kafka(tmp_path):
     """A broker of this test's own, to restart at will."""
-    require(local_kafka_available)
+    require_kafka(local_kafka_available)
     kafka = LocalKafka(home=tmp_path / "kafka", port=free_port_base(1))
     kafka.start(nodes=1)
     try:
