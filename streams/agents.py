@@ -197,6 +197,10 @@ class StreamRuntime:
         if not force and now - self.last_snapshot[stage] < self.kafka.snapshot_seconds:
             return
         self.last_snapshot[stage] = now
+        if self.metrics is not None:
+            for key, proc in self.procs.items():
+                if key[0] == stage:
+                    self.metrics.detector_timings(proc.monitor.take_detector_seconds())
         table = self.tables[stage]
         wrote = False
         for key, events in list(self.unacked.items()):
@@ -281,6 +285,9 @@ class StreamRuntime:
 
     async def _on_revoked(self, sender, revoked, **kwargs) -> None:
         self._forget(revoked)
+        if self.metrics is not None:
+            for tp in revoked:
+                self.metrics.forget_partition(tp.topic, tp.partition)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:
         self._forget(assigned)

@@ -10,11 +10,11 @@ from amlwatch.config import load_config
 def add_commands(subparsers) -> None:
     p = subparsers.add_parser("worker", help="run a Kafka streaming worker (start several to share the work)")
     p.add_argument("--config", help="TOML file ([kafka] section and detector thresholds)")
-    p.add_argument("--data-dir", help="worker's local data directory (default ./.amlwatch-worker-PID)")
+    p.add_argument("--data-dir", help="worker's local data directory (default: [service] data_dir / worker id)")
     p.add_argument("--web-port", type=int, help="Faust web port (default: no web server)")
-    p.add_argument("--metrics-port", type=int, default=9464, help="/metrics, /healthz, /readyz (0: off)")
+    p.add_argument("--metrics-port", type=int, help="/metrics, /healthz, /readyz (0: off; default [service] metrics_port)")
     p.add_argument("--no-model", action="store_true", help="rules only, no anomaly model")
-    p.add_argument("--loglevel", default="INFO")
+    p.add_argument("--loglevel", help="default [service] log_level")
     p.set_defaults(handler=cmd_worker)
 
     p = subparsers.add_parser("produce", help="produce a recorded JSONL(.gz) stream into the input topics")
@@ -63,8 +63,10 @@ def cmd_worker(args) -> int:
     from .worker import run_worker
 
     config = load_config(args.config)
-    return run_worker(config, data_dir=args.data_dir, web_port=args.web_port, metrics_port=args.metrics_port,
-                      with_model=not args.no_model, loglevel=args.loglevel)
+    service = config.service
+    return run_worker(config, data_dir=args.data_dir, web_port=args.web_port,
+                      metrics_port=service.metrics_port if args.metrics_port is None else args.metrics_port,
+                      with_model=not args.no_model, loglevel=args.loglevel or service.log_level)
 
 
 def cmd_produce(args) -> int:

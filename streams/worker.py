@@ -30,11 +30,12 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     from .app import make_app
     from .topics import create_topics
 
-    worker_id = f"{socket.gethostname()}-{os.getpid()}"
+    worker_id = config.service.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     configure_logging, WorkerMetrics, HealthServer = _ops()
     if configure_logging is not None:
         configure_logging(worker_id, loglevel)
-    data_dir = Path(data_dir or f"./.amlwatch-worker-{os.getpid()}")
+    # One directory per worker id, so several workers on one host never share local table files.
+    data_dir = Path(data_dir or Path(config.service.data_dir) / worker_id)
     data_dir.mkdir(parents=True, exist_ok=True)
     create_topics(config.kafka)
     app = make_app(config.kafka, data_dir, web_port)
@@ -44,7 +45,8 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics)
     health = None
     if HealthServer is not None and metrics is not None and metrics_port:
-        health = HealthServer(metrics, ready=lambda: runtime.ready, host="0.0.0.0", port=metrics_port).start()
+        health = HealthServer(metrics, ready=lambda: runtime.ready, host=config.service.metrics_host,
+                              port=metrics_port).start()
     log.info("worker starting", extra={"worker_id": worker_id, "bootstrap": config.kafka.bootstrap,
                                        "work_partitions": runtime.work_partitions})
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)

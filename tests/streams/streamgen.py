@@ -1,4 +1,4 @@
-"""A small hand-made marketplace stream for the streaming tests (until amlwatch.simulator exists).
+"""A small hand-made marketplace stream for the streaming tests: tiny, fast, and dense in cross-partition cases.
 
 Seeded and in event-time order; it holds what the streaming stages must get
 right across partitions: structuring and back-and-forth pairs spread over
