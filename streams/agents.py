@@ -45,12 +45,14 @@ HEARTBEAT_SECONDS = 1.0
 class StreamRuntime:
     """Everything one worker process holds: processors per partition, unacked events, locks."""
 
-    def __init__(self, app, config: Config, *, with_model: bool = True, metrics: Any = None):
+    def __init__(self, app, config: Config, *, with_model: bool = True, metrics: Any = None, archive: Any = None):
         self.app = app
         self.config = config
         self.kafka = kafka = config.kafka
         self.with_model = with_model
         self.metrics = metrics
+        self.archive = archive
+        """The worker's RecordArchive: inputs are acked only once their records are durable in it."""
         self.inputs = list(input_topics(kafka).values())
         counts = partition_counts(kafka, self.inputs + [kafka.work_topic, kafka.keyed_topic])
         self.work_partitions = counts[kafka.work_topic]
@@ -102,17 +104,31 @@ class StreamRuntime:
                         parsed, routed = self.router.route(message.topic, message.partition, message.offset,
                                                            message.value)
                         outs.extend(routed)
+                        dead = None if parsed is not None else orjson.loads(routed[0].value)
                         if self.metrics is not None:
-                            if parsed is None:
-                                self.metrics.bad_record(orjson.loads(routed[0].value)["field"])
+                            if dead is not None:
+                                self.metrics.bad_record(dead["field"])
                             else:
                                 self.metrics.event_in(parsed.type)
+                        if self.archive is not None:
+                            self._archive_input(message, parsed, dead)
                     await self._send(outs)
                     await self.app.producer.flush()
+                    if self.archive is not None:
+                        self.archive.commit()
                     for event in events:
                         await stream.ack(event)
                     self.counts["routed"] += len(events)
         return router
+
+    def _archive_input(self, message, parsed, dead: dict | None) -> None:
+        source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+        if dead is None:
+            self.archive.append_event(message.value, source, "ok", parsed.t)
+        else:
+            self.archive.append_event(message.value, source, dead["reason"], field=dead["field"])
+        if self.metrics is not None:
+            self.metrics.archive_written(len(message.value))
 
     def _stage_agent(self, stage: int):
         async def agent(stream):
@@ -161,6 +177,9 @@ class StreamRuntime:
                 outs.append(Out(self.kafka.alerts_topic, None, key, value))
             if self.metrics is not None:
                 self.metrics.alerts_out(alerts)
+            if self.archive is not None:
+                for alert in alerts:
+                    self.archive.append_alert(alert, detected_at=now)
             self.counts["alerts"] += len(alerts)
         await self._send(outs)
         for event in covered:
@@ -221,6 +240,8 @@ class StreamRuntime:
                 wrote = True
         if wrote or any(self.unacked[k] for k in self.unacked if k[0] == stage):
             await self.app.producer.flush()
+            if self.archive is not None:
+                self.archive.commit()
         stream = self.streams.get(stage)
         for key in [k for k in self.unacked if k[0] == stage]:
             events, self.unacked[key] = self.unacked[key], []
@@ -250,6 +271,10 @@ class StreamRuntime:
             if not assigned:
                 return
             highwaters = {tp: consumer.highwater(tp) for tp in assigned}   # from fetches: no round trip
+            # A partition taken over with nothing left to read has no last offset of ours: its consumer
+            # position says whether it is caught up (else a failover would stall every work partition).
+            positions = {tp: await consumer.position(tp) for tp in assigned
+                         if self.router.last_offset.get(source_name(tp.topic, tp.partition)) is None}
             async with self.locks[0]:
                 now = time.monotonic()
                 outs: list[Out] = []
@@ -260,8 +285,8 @@ class StreamRuntime:
                         continue
                     last = self.router.last_offset.get(source)
                     if last is None:
-                        committed = consumer._committed_offset.get(tp)
-                        position = committed if committed is not None else (0 if high == 0 else -1)
+                        known = positions.get(tp)
+                        position = known if known is not None else (0 if high == 0 else -1)
                     else:
                         position = last + 1
                     lag = max(0, high - position) if position >= 0 else high

@@ -15,6 +15,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--metrics-port", type=int, help="/metrics, /healthz, /readyz (0: off; default [service] metrics_port)")
     p.add_argument("--no-model", action="store_true", help="rules only, no anomaly model")
     p.add_argument("--loglevel", help="default [service] log_level")
+    p.add_argument("--archive", help="record archive root; this worker writes under ROOT/WORKER_ID "
+                                      "(default: $AMLWATCH_ARCHIVE_DIR, else [archive] dir)")
+    p.add_argument("--no-archive", action="store_true", help="keep no records (tests and benchmarks only)")
     p.set_defaults(handler=cmd_worker)
 
     p = subparsers.add_parser("produce", help="produce a recorded JSONL(.gz) stream into the input topics")
@@ -60,13 +63,16 @@ def _kafka(args):
 
 
 def cmd_worker(args) -> int:
+    from amlwatch.records.replay import resolve_archive_dir
+
     from .worker import run_worker
 
     config = load_config(args.config)
     service = config.service
     return run_worker(config, data_dir=args.data_dir, web_port=args.web_port,
                       metrics_port=service.metrics_port if args.metrics_port is None else args.metrics_port,
-                      with_model=not args.no_model, loglevel=args.loglevel or service.log_level)
+                      with_model=not args.no_model, loglevel=args.loglevel or service.log_level,
+                      archive_dir=None if args.no_archive else resolve_archive_dir(args.archive, config))
 
 
 def cmd_produce(args) -> int:

@@ -23,7 +23,8 @@ def _ops():
 
 
 def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | None = None,
-               metrics_port: int | None = 9464, with_model: bool = True, loglevel: str = "INFO") -> int:
+               metrics_port: int | None = 9464, with_model: bool = True, loglevel: str = "INFO",
+               archive_dir: str | os.PathLike | None = None) -> int:
     import faust
 
     from .agents import StreamRuntime
@@ -42,7 +43,13 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     metrics = None
     if WorkerMetrics is not None:
         metrics = WorkerMetrics(worker_id=worker_id, config_hash=config.hash)
-    runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics)
+    archive = None
+    if archive_dir is not None:
+        from amlwatch.records.replay import open_archive
+
+        # Each worker keeps its own hash-chained archive: archive streams are single-writer.
+        archive = open_archive(Path(archive_dir) / worker_id, config)
+    runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics, archive=archive)
     health = None
     if HealthServer is not None and metrics is not None and metrics_port:
         health = HealthServer(metrics, ready=lambda: runtime.ready, host=config.service.metrics_host,
@@ -57,4 +64,6 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     finally:
         if health is not None:
             health.stop()
+        if archive is not None:
+            archive.close()
     return 0

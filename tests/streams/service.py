@@ -41,7 +41,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
              "--data-dir", str(data_dir), "--loglevel", "INFO"],
-            env={**os.environ, **env}, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
+            env={"AMLWATCH_ARCHIVE_DIR": str(data_dir.parent / "records"), **os.environ, **env}, cwd=REPO,
+            stdout=self.log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
