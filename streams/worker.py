@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from pathlib import Path
 
 from amlwatch.config import Config
@@ -48,7 +49,8 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
         from amlwatch.records.replay import open_archive
 
         # Each worker keeps its own hash-chained archive: archive streams are single-writer.
-        archive = open_archive(Path(archive_dir) / worker_id, config)
+        on_seal = None if metrics is None else (lambda _path: metrics.archive_sealed(time.time()))
+        archive = open_archive(Path(archive_dir) / worker_id, config, on_seal=on_seal)
     runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics, archive=archive)
     health = None
     if HealthServer is not None and metrics is not None and metrics_port:

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import orjson
 
@@ -471,8 +471,10 @@ class RecordArchive:
 
     def __init__(self, root: str | os.PathLike, *, segment_max_bytes: int = DEFAULT_SEGMENT_MAX_BYTES,
                  fsync: bool = True, compress_level: int = 6, lock_timeout: float = 0.0,
-                 buffer_bytes: int = 1 << 20):
+                 buffer_bytes: int = 1 << 20, on_seal: Callable[[Path], None] | None = None):
         self.root = Path(root)
+        self.on_seal = on_seal
+        """Told of each sealed segment (the worker's last-seal-time metric)."""
         self.segment_max_bytes = segment_max_bytes
         self.fsync = fsync
         self.compress_level = compress_level
@@ -799,6 +801,8 @@ class RecordArchive:
         fsync_dir(st.dir)
         st.dir_dirty = False
         _crash_point("seal.done")
+        if self.on_seal is not None:
+            self.on_seal(sealed)
         return sealed
 
 

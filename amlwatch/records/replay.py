@@ -36,9 +36,9 @@ def resolve_archive_dir(explicit: str | os.PathLike | None = None, config=None) 
     return Path(DEFAULT_ARCHIVE_DIR)
 
 
-def open_archive(directory: str | os.PathLike | None = None, config=None) -> RecordArchive:
+def open_archive(directory: str | os.PathLike | None = None, config=None, **options) -> RecordArchive:
     """A `RecordArchive` at `resolve_archive_dir(directory, config)`, sized by the config's `[archive]`."""
-    kwargs = {}
+    kwargs = dict(options)
     if config is not None and getattr(config, "archive", None) is not None:
         kwargs["segment_max_bytes"] = max(1, config.archive.segment_max_mb) << 20
     return RecordArchive(resolve_archive_dir(directory, config), **kwargs)

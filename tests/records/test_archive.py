@@ -118,6 +118,17 @@ def test_seal_size_rollover_and_reader_time_filter(tmp_path):
     assert verify_archive(root).ok
 
 
+def test_every_seal_is_reported_to_the_on_seal_hook(tmp_path):
+    sealed = []
+    with RecordArchive(tmp_path / "rec", segment_max_bytes=2000, on_seal=sealed.append) as archive:
+        for i in range(40):
+            archive.append_event(trade(f"e{i}", ts(i * 10), f"t{i}", "b", "s"), {"file": "f", "line": i})
+        archive.seal()
+    segments = ArchiveReader(tmp_path / "rec").segments("events/p0")
+    assert len(sealed) == len(segments) > 5
+    assert all(path.exists() for path in sealed)
+
+
 def test_one_writer_per_stream(tmp_path):
     root = tmp_path / "rec"
     with RecordArchive(root) as first:
