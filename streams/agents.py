@@ -38,6 +38,7 @@ log = logging.getLogger("amlwatch.streams")
 
 CHUNK = 512 * 1024
 """Snapshots are split into table values of at most this size (Kafka's message size limit)."""
+WAITING_LOG_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 """Routers repeat unchanged progress markers this often, which also paces snapshots when idle."""
 
@@ -68,6 +69,7 @@ class StreamRuntime:
         self._caught_up: dict[str, float] = {}
         self.ready = False
         self.counts = defaultdict(int)
+        self._last_waiting_log = 0.0
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.input_channel = app.topic(*self.inputs, **raw)
@@ -260,7 +262,22 @@ class StreamRuntime:
                     continue
                 async with self.locks[stage]:
                     await self._maybe_snapshot(stage, force=False)
+            self._log_waiting()
         return snapshots
+
+    def _log_waiting(self) -> None:
+        """Every few seconds, which partitions hold buffered events and which sources they wait on."""
+        now = time.monotonic()
+        if now - self._last_waiting_log < WAITING_LOG_SECONDS:
+            return
+        self._last_waiting_log = now
+        for (stage, partition), proc in self.procs.items():
+            buffer = proc.buffer
+            if len(buffer):
+                waiting = sorted(source for source, idle in buffer.idle.items()
+                                 if not idle and buffer.progress[source] <= buffer.bound())
+                log.info("partition waiting", extra={"stage": stage, "partition": partition,
+                                                     "buffered": len(buffer), "waiting_on": waiting[:8]})
 
     # -- progress markers ---------------------------------------------------
 

@@ -122,6 +122,9 @@ class _Processor:
             raise StateMismatch(
                 f"partition {processor.partition} state was built with config {restored}, this worker runs "
                 f"{monitor.config.hash}: start under a new [kafka] app_id to rebuild state with the new thresholds")
+        # The snapshot may have been written before its last marker reached the broker (a crash between
+        # the table write and the producer flush): send the progress again rather than trust it was sent.
+        processor._sent_marker = None
         return processor
 
 
