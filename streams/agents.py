@@ -31,14 +31,16 @@ from amlwatch.config import Config
 
 from .codecs import encode_alert
 from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
+from .gaps import Admit, GapGuard
 from .routing import Out, Router, source_name
+from .snapshots import CHUNK, SnapshotStore
 from .topics import input_topics, partition_counts
 
 log = logging.getLogger("amlwatch.streams")
 
-CHUNK = 512 * 1024
-"""Snapshots are split into table values of at most this size (Kafka's message size limit)."""
 WAITING_LOG_SECONDS = 5.0
+REWIND_SECONDS = 2.0
+"""A rewind not answered by the expected message within this long is issued again."""
 HEARTBEAT_SECONDS = 1.0
 """Routers repeat unchanged progress markers this often, which also paces snapshots when idle."""
 
@@ -70,6 +72,7 @@ class StreamRuntime:
         self.ready = False
         self.counts = defaultdict(int)
         self._last_waiting_log = 0.0
+        self.gaps = GapGuard(retry_seconds=REWIND_SECONDS)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
         self.input_channel = app.topic(*self.inputs, **raw)
@@ -83,6 +86,7 @@ class StreamRuntime:
             2: app.Table("keyed-state", partitions=self.keyed_partitions, extra_topic_configs=changelog,
                          key_type=bytes, value_type=bytes),
         }
+        self.stores = {stage: SnapshotStore(table.data) for stage, table in self.tables.items()}
         self.stage_topics = {kafka.work_topic: 1, kafka.keyed_topic: 2}
 
         app.agent(self.input_channel, name="router")(self._router_agent())
@@ -100,9 +104,21 @@ class StreamRuntime:
             self.streams[0] = stream
             async for events in stream.noack_take(2000, within=0.01):
                 async with self.locks[0]:
+                    events = await self._current(events)
                     outs: list[Out] = []
+                    taken = []
                     for event in events:
                         message = event.message
+                        source = source_name(message.topic, message.partition)
+                        last = self.router.last_offset.get(source)
+                        if last is None:
+                            last = self.router.last_offset[source] = self._start_offset(message) - 1
+                        expected = last + 1
+                        if not await self._admit(message.tp, expected, message.offset):
+                            if message.offset < expected:
+                                taken.append(event)     # routed before (a redelivery): ack, do not route again
+                            continue
+                        taken.append(event)
                         parsed, routed = self.router.route(message.topic, message.partition, message.offset,
                                                            message.value)
                         outs.extend(routed)
@@ -118,9 +134,9 @@ class StreamRuntime:
                     await self.app.producer.flush()
                     if self.archive is not None:
                         self.archive.commit()
-                    for event in events:
+                    for event in taken:
                         await stream.ack(event)
-                    self.counts["routed"] += len(events)
+                    self.counts["routed"] += len(taken)
         return router
 
     def _archive_input(self, message, parsed, dead: dict | None) -> None:
@@ -142,26 +158,38 @@ class StreamRuntime:
         agent.__name__ = "work" if stage == 1 else "keyed"
         return agent
 
-    async def _settled(self) -> set:
-        """Wait out a rebalance and table recovery; the partitions this worker now holds."""
+    async def _current(self, events: list) -> list:
+        """Wait out a rebalance and table recovery; keep only events fetched since the last one.
+
+        A batch taken before a rebalance can hold messages past the committed offset of a partition
+        this worker keeps: Faust seeks back to the committed offset and delivers them again, while
+        the state is reloaded from the snapshot. Processed now, they would move the reloaded state
+        past the messages between the snapshot and them, which are then skipped as covered.
+        """
         app = self.app
         while app.rebalancing or getattr(app, "in_recovery", False) or app.tables.recovery.in_recovery:
             await asyncio.sleep(0.05)
-        return set(app.consumer.assignment())
+        generation = app.consumer_generation_id
+        current = [event for event in events if event.message.generation_id == generation]
+        if len(current) != len(events):
+            self.counts["stale"] += len(events) - len(current)
+            log.info("dropped messages fetched before a rebalance",
+                     extra={"messages": len(events) - len(current), "generation": generation})
+        return current
 
     async def _process(self, stage: int, stream, events) -> None:
         alerts, outs, touched, covered = [], [], set(), []
-        assigned = await self._settled()
-        for event in events:
+        for event in await self._current(events):
             message = event.message
-            if message.tp not in assigned:
-                continue                    # fetched before a rebalance took the partition away
             key = (stage, message.partition)
             proc = self.procs.get(key)
             if proc is None:
                 proc = self.procs[key] = self._load(stage, message.partition)
-            if message.offset <= proc.offset:
-                covered.append(event)
+                if proc.offset < 0:
+                    proc.offset = self._start_offset(message) - 1
+            if not await self._admit(message.tp, proc.offset + 1, message.offset):
+                if message.offset <= proc.offset:
+                    covered.append(event)
                 continue
             a, o = proc.handle(message.offset, message.value)
             alerts.extend(a)
@@ -187,6 +215,28 @@ class StreamRuntime:
         for event in covered:
             await stream.ack(event)
 
+    def _start_offset(self, message) -> int:
+        """Where a partition without a snapshot starts: its committed offset, else the first message read."""
+        committed = getattr(self.app.consumer, "_committed_offset", {}).get(message.tp)
+        return committed if committed is not None else message.offset
+
+    async def _admit(self, tp, expected: int, offset: int) -> bool:
+        """True for the message the state needs next (streams/gaps.py); a hole is read again."""
+        verdict = self.gaps.admit(tp, expected, offset, time.monotonic())
+        if verdict is Admit.NEXT:
+            return True
+        if verdict is Admit.SEEK:
+            log.warning("partition rewound over a gap", extra={"topic": tp.topic, "partition": tp.partition,
+                                                                "expected": expected, "got": offset})
+            await self.app.consumer.seek(tp, expected)
+        return False
+
+    async def _retry_rewinds(self) -> None:
+        for tp, expected in self.gaps.due(time.monotonic()):
+            log.warning("partition rewound again", extra={"topic": tp.topic, "partition": tp.partition,
+                                                          "expected": expected})
+            await self.app.consumer.seek(tp, expected)
+
     async def _send(self, outs: list[Out]) -> None:
         send = self.app.producer.send
         future = time.time() + 3000.0   # brokers reject timestamps over an hour ahead: append time then
@@ -198,19 +248,17 @@ class StreamRuntime:
 
     def _load(self, stage: int, partition: int):
         monitor = build_stage_monitor(self.config, stage, self.with_model)
-        table = self.tables[stage].data
-        meta = table.get(f"{partition}/meta".encode())
-        if meta is None:
+        snapshot = self.stores[stage].load(partition)
+        if snapshot is None:
             if stage == 1:
                 return WorkProcessor(partition, monitor, self.sources, self.kafka.keyed_topic, self.keyed_partitions)
             return KeyedProcessor(partition, self.keyed_partitions, monitor,
                                   [f"w{p}" for p in range(self.work_partitions)])
-        info = orjson.loads(meta)
-        blob = b"".join(table[f"{partition}/{i}".encode()] for i in range(info["chunks"]))
         cls = WorkProcessor if stage == 1 else KeyedProcessor
-        proc = cls.restore(blob, monitor)
+        proc = cls.restore(snapshot.blob, monitor)
+        proc.offset = max(proc.offset, snapshot.offset)
         log.info("restored partition state", extra={"stage": stage, "partition": partition,
-                                                    "offset": proc.offset, "bytes": len(blob)})
+                                                    "offset": proc.offset, "bytes": len(snapshot.blob)})
         return proc
 
     async def _maybe_snapshot(self, stage: int, force: bool) -> None:
@@ -222,7 +270,7 @@ class StreamRuntime:
             for key, proc in self.procs.items():
                 if key[0] == stage:
                     self.metrics.detector_timings(proc.monitor.take_detector_seconds())
-        table = self.tables[stage]
+        store = self.stores[stage]
         wrote = False
         for key, events in list(self.unacked.items()):
             if key[0] != stage or not events:
@@ -232,14 +280,12 @@ class StreamRuntime:
                 continue
             if proc.dirty:
                 blob = proc.snapshot()
-                chunks = [blob[i:i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
-                partition = key[1]
-                for i, chunk in enumerate(chunks):
-                    self._table_put(table, partition, f"{partition}/{i}".encode(), chunk)
-                meta = orjson.dumps({"chunks": len(chunks), "offset": proc.offset})
-                self._table_put(table, partition, f"{partition}/meta".encode(), meta)
+                store.save(key[1], blob, proc.offset)
                 self.counts["snapshot_bytes"] += len(blob)
                 wrote = True
+            elif store.save_offset(key[1], proc.offset):
+                wrote = True
+        await self._send_changelog(stage)
         if wrote or any(self.unacked[k] for k in self.unacked if k[0] == stage):
             await self.app.producer.flush()
             if self.archive is not None:
@@ -250,10 +296,18 @@ class StreamRuntime:
             for event in events:
                 await stream.ack(event)
 
-    @staticmethod
-    def _table_put(table, partition: int, key: bytes, value: bytes) -> None:
-        table.data[key] = value
-        table.send_changelog(partition, key, value)
+    async def _send_changelog(self, stage: int) -> None:
+        """Queue snapshot records on the producer itself, so the flush that precedes the ack covers them.
+
+        (A Faust table's own send_changelog goes through a buffer whose flush may return with records
+        still queued: the input could then be committed ahead of the state that covers it.)
+        """
+        table, store = self.tables[stage], self.stores[stage]
+        records, store.pending = store.pending, []
+        for partition, key, value in records:
+            await table.changelog_topic.send(key=key, value=value, partition=partition,
+                                             key_serializer=table.key_serializer,
+                                             value_serializer=table.value_serializer, force=True)
 
     def _snapshot_timer(self):
         async def snapshots():
@@ -262,6 +316,7 @@ class StreamRuntime:
                     continue
                 async with self.locks[stage]:
                     await self._maybe_snapshot(stage, force=False)
+            await self._retry_rewinds()
             self._log_waiting()
         return snapshots
 
@@ -333,15 +388,20 @@ class StreamRuntime:
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:
         self._forget(assigned)
+        now = time.monotonic()
+        for tp in assigned:
+            self.gaps.assigned(tp, now)
         self.ready = True
 
     def _forget(self, tps) -> None:
         """Drop in-memory state of these partitions: it is reloaded from the table when next needed."""
         for tp in tps:
+            self.gaps.forget(tp)
             stage = self.stage_topics.get(tp.topic)
             if stage is not None:
                 self.procs.pop((stage, tp.partition), None)
                 self.unacked.pop((stage, tp.partition), None)
+                self.stores[stage].forget(tp.partition)
             elif tp.topic in self.inputs:
                 self._marker_sent.pop(source_name(tp.topic, tp.partition), None)
                 self._caught_up.pop(source_name(tp.topic, tp.partition), None)

@@ -4,7 +4,7 @@ Work messages (internal topics) are one header line and the original event
 bytes, so the event is parsed by the same strict parser at every stage and the
 dead-letter copy is byte-exact:
 
-    b"E|<source>\\n<raw event JSON>"            an event from <source>
+    b"E|<source>|<seq>\\n<raw event JSON>"      an event from <source>, its <seq>-th
     b"M|<source>|<time>|<0 or 1>"               <source> got to <time>; 1 = caught up (idle)
 
 Alerts are the contract's JSON (docs/ALERTS.md) keyed by alert_id; dead
@@ -29,6 +29,9 @@ class CodecError(ValueError):
 
 class WorkEvent(NamedTuple):
     source: str
+    seq: int
+    """Increasing per source (the input offset, or a work partition's forward count): a copy sent
+    again after a failover has a seq already seen and is recognised as such."""
     raw: bytes
 
 
@@ -38,8 +41,8 @@ class WorkMarker(NamedTuple):
     idle: bool
 
 
-def encode_event(source: str, raw: bytes) -> bytes:
-    return b"E|" + source.encode() + b"\n" + raw
+def encode_event(source: str, seq: int, raw: bytes) -> bytes:
+    return b"E|%s|%d\n%s" % (source.encode(), seq, raw)
 
 
 def encode_marker(source: str, t: float, idle: bool) -> bytes:
@@ -52,7 +55,10 @@ def decode_work(value: bytes) -> WorkEvent | WorkMarker:
         header, sep, raw = value.partition(b"\n")
         if not sep:
             raise CodecError("event message without a header line")
-        return WorkEvent(header[2:].decode(), raw)
+        source, bar, seq = header[2:].decode().rpartition("|")
+        if not bar:
+            raise CodecError("event header without a sequence number")
+        return WorkEvent(source, int(seq), raw)
     if kind == b"M|":
         try:
             _, source, t, idle = value.decode().split("|")

@@ -53,6 +53,10 @@ class _Processor:
         self.dirty = False
         self.events = 0
         self.bad = 0
+        self.last_seq: dict[str, int] = {}
+        """Per source, the last event seq taken: a copy sent again after a failover is not taken twice."""
+        self.duplicates = 0
+        self.forwarded = 0
         self._sent_marker: tuple[float, bool] | None = None
 
     def handle(self, offset: int, value: bytes) -> tuple[list[Alert], list[Out]]:
@@ -63,6 +67,12 @@ class _Processor:
             if self.buffer.mark(message.source, message.t, message.idle):
                 self.dirty = True
             return [], []
+        if message.seq <= self.last_seq.get(message.source, -1):
+            # The sender restarted from an older snapshot (or its router re-read uncommitted input)
+            # and replays what it had already sent: same seq, same event.
+            self.duplicates += 1
+            return [], []
+        self.last_seq[message.source] = message.seq
         self.dirty = True
         try:
             event = parse_event(message.raw)
@@ -142,7 +152,8 @@ class WorkProcessor(_Processor):
     def _forward(self, event: Event, raw: bytes) -> list[Out]:
         if not self.out_topic or not isinstance(event, TradeEvent) or not event.paid:
             return []
-        value = encode_event(f"w{self.partition}", raw)
+        self.forwarded += 1
+        value = encode_event(f"w{self.partition}", self.forwarded, raw)
         key = event.trade_id.encode()
         return [Out(self.out_topic, p, key, value, event.t) for p in keyed_targets(event, self.out_partitions)]
 

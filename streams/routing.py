@@ -63,7 +63,7 @@ class Router:
             return None, [Out(self.deadletter_topic, None, key, value)]
         if event.t > self.progress.get(source, -math.inf):
             self.progress[source] = event.t
-        value = encode_event(source, raw)
+        value = encode_event(source, offset, raw)
         if isinstance(event, TradeEvent):
             target = partition_for(event.collection_id, self.work_partitions)
             return event, [Out(self.work_topic, target, event.collection_id.encode(), value, event.t)]
