@@ -177,7 +177,10 @@ class KafkaConfig:
     retention_hours: float = 168.0
     """retention.ms of the input, alert, dead-letter and work topics."""
     snapshot_seconds: float = 1.0
-    """How often each partition's detector state is written to its changelog (and offsets committed)."""
+    """At most this often each partition's detector state is written to its changelog (offsets follow)."""
+    snapshot_budget: float = 0.1
+    """Share of a worker's time snapshots may take: a large state is snapshotted less often, one
+    partition at a time, so the pauses stay short and rare (a failover then replays a little more)."""
     marker_ms: int = 100
     """How often routers tell every work partition how far each input partition has got."""
     idle_ms: int = 1000

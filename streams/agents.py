@@ -32,7 +32,7 @@ from amlwatch.config import Config
 from .codecs import encode_alert
 from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
 from .gaps import Admit, GapGuard
-from .routing import Out, Router, source_name
+from .routing import Out, Router, frame_outs, source_name
 from .snapshots import CHUNK, SnapshotStore
 from .topics import input_topics, partition_counts
 
@@ -66,7 +66,8 @@ class StreamRuntime:
         self.unacked: dict[tuple[int, int], list] = defaultdict(list)
         self.locks = {0: asyncio.Lock(), 1: asyncio.Lock(), 2: asyncio.Lock()}
         self.streams: dict[int, Any] = {}
-        self.last_snapshot = {1: 0.0, 2: 0.0}
+        self.saved_at: dict[tuple[int, int], float] = {}
+        self.snapshots_paused_until = 0.0
         self._marker_sent: dict[str, tuple[float, bool, float]] = {}
         self._caught_up: dict[str, float] = {}
         self.ready = False
@@ -88,6 +89,7 @@ class StreamRuntime:
         }
         self.stores = {stage: SnapshotStore(table.data) for stage, table in self.tables.items()}
         self.stage_topics = {kafka.work_topic: 1, kafka.keyed_topic: 2}
+        self.internal_topics = frozenset(self.stage_topics)
 
         app.agent(self.input_channel, name="router")(self._router_agent())
         app.agent(self.work_topic, name="work")(self._stage_agent(1))
@@ -107,6 +109,8 @@ class StreamRuntime:
                     events = await self._current(events)
                     outs: list[Out] = []
                     taken = []
+                    kinds: dict[str, int] = defaultdict(int)
+                    archived = 0
                     for event in events:
                         message = event.message
                         source = source_name(message.topic, message.partition)
@@ -123,13 +127,16 @@ class StreamRuntime:
                                                            message.value)
                         outs.extend(routed)
                         dead = None if parsed is not None else orjson.loads(routed[0].value)
-                        if self.metrics is not None:
-                            if dead is not None:
-                                self.metrics.bad_record(dead["field"])
-                            else:
-                                self.metrics.event_in(parsed.type)
+                        if dead is None:
+                            kinds[parsed.type] += 1
+                        elif self.metrics is not None:
+                            self.metrics.bad_record(dead["field"])
                         if self.archive is not None:
-                            self._archive_input(message, parsed, dead)
+                            archived += self._archive_input(message, parsed, dead)
+                    if self.metrics is not None:
+                        for kind, count in kinds.items():
+                            self.metrics.event_in(kind, count)
+                        self.metrics.archive_written(archived)
                     await self._send(outs)
                     await self.app.producer.flush()
                     if self.archive is not None:
@@ -139,14 +146,14 @@ class StreamRuntime:
                     self.counts["routed"] += len(taken)
         return router
 
-    def _archive_input(self, message, parsed, dead: dict | None) -> None:
+    def _archive_input(self, message, parsed, dead: dict | None) -> int:
+        """Keep one input message in the record archive; the bytes kept."""
         source = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
         if dead is None:
             self.archive.append_event(message.value, source, "ok", parsed.t)
         else:
             self.archive.append_event(message.value, source, dead["reason"], field=dead["field"])
-        if self.metrics is not None:
-            self.metrics.archive_written(len(message.value))
+        return len(message.value)
 
     def _stage_agent(self, stage: int):
         async def agent(stream):
@@ -154,7 +161,7 @@ class StreamRuntime:
             async for events in stream.noack_take(2000, within=0.01):
                 async with self.locks[stage]:
                     await self._process(stage, stream, events)
-                    await self._maybe_snapshot(stage, force=False)
+                    await self._maybe_snapshot(stage)
         agent.__name__ = "work" if stage == 1 else "keyed"
         return agent
 
@@ -216,9 +223,14 @@ class StreamRuntime:
             await stream.ack(event)
 
     def _start_offset(self, message) -> int:
-        """Where a partition without a snapshot starts: its committed offset, else the first message read."""
+        """Where a partition without a snapshot starts: its committed offset, else offset 0.
+
+        Not the first message read: right after a rebalance that one can already be past messages lost
+        to the fetch race (streams/gaps.py). A log whose start was deleted by retention shows a hole at
+        0 that the gap guard accepts after one repeated seek.
+        """
         committed = getattr(self.app.consumer, "_committed_offset", {}).get(message.tp)
-        return committed if committed is not None else message.offset
+        return committed if committed is not None else 0
 
     async def _admit(self, tp, expected: int, offset: int) -> bool:
         """True for the message the state needs next (streams/gaps.py); a hole is read again."""
@@ -240,7 +252,7 @@ class StreamRuntime:
     async def _send(self, outs: list[Out]) -> None:
         send = self.app.producer.send
         future = time.time() + 3000.0   # brokers reject timestamps over an hour ahead: append time then
-        for out in outs:
+        for out in frame_outs(outs, self.internal_topics):
             timestamp = out.timestamp if out.timestamp is not None and out.timestamp < future else None
             await send(out.topic, out.key, out.value, out.partition, timestamp, None)
 
@@ -261,37 +273,48 @@ class StreamRuntime:
                                                     "offset": proc.offset, "bytes": len(snapshot.blob)})
         return proc
 
-    async def _maybe_snapshot(self, stage: int, force: bool) -> None:
+    async def _maybe_snapshot(self, stage: int) -> None:
+        """Save what can be saved, then ack the events it covers.
+
+        A partition whose messages changed nothing (markers) only moves its saved offset. Of the others,
+        one per call is snapshotted (the longest unsaved), and only when the snapshot budget allows:
+        after a snapshot that took d seconds, the next waits d * (1 - budget) / budget.
+        """
         now = time.monotonic()
-        if not force and now - self.last_snapshot[stage] < self.kafka.snapshot_seconds:
-            return
-        self.last_snapshot[stage] = now
-        if self.metrics is not None:
-            for key, proc in self.procs.items():
-                if key[0] == stage:
-                    self.metrics.detector_timings(proc.monitor.take_detector_seconds())
         store = self.stores[stage]
-        wrote = False
-        for key, events in list(self.unacked.items()):
-            if key[0] != stage or not events:
-                continue
+        saved, dirty = [], []
+        for key, events in self.unacked.items():
             proc = self.procs.get(key)
-            if proc is None:
+            if key[0] != stage or not events or proc is None:
                 continue
             if proc.dirty:
-                blob = proc.snapshot()
-                store.save(key[1], blob, proc.offset)
-                self.counts["snapshot_bytes"] += len(blob)
-                wrote = True
-            elif store.save_offset(key[1], proc.offset):
-                wrote = True
+                dirty.append(key)
+            else:
+                store.save_offset(key[1], proc.offset)
+                saved.append(key)
+        due = [key for key in dirty if now - self.saved_at.get(key, -math.inf) >= self.kafka.snapshot_seconds]
+        if due and now >= self.snapshots_paused_until:
+            key = min(due, key=lambda k: self.saved_at.get(k, -math.inf))
+            proc = self.procs[key]
+            started = time.perf_counter()
+            blob = proc.snapshot()
+            store.save(key[1], blob, proc.offset)
+            spent = time.perf_counter() - started
+            budget = min(1.0, max(0.01, self.kafka.snapshot_budget))
+            self.snapshots_paused_until = now + spent * (1 - budget) / budget
+            self.saved_at[key] = now
+            self.counts["snapshot_bytes"] += len(blob)
+            saved.append(key)
+            if self.metrics is not None:
+                self.metrics.detector_timings(proc.monitor.take_detector_seconds())
+        if not saved:
+            return
         await self._send_changelog(stage)
-        if wrote or any(self.unacked[k] for k in self.unacked if k[0] == stage):
-            await self.app.producer.flush()
-            if self.archive is not None:
-                self.archive.commit()
+        await self.app.producer.flush()
+        if self.archive is not None:
+            self.archive.commit()
         stream = self.streams.get(stage)
-        for key in [k for k in self.unacked if k[0] == stage]:
+        for key in saved:
             events, self.unacked[key] = self.unacked[key], []
             for event in events:
                 await stream.ack(event)
@@ -315,7 +338,7 @@ class StreamRuntime:
                 if self.streams.get(stage) is None:
                     continue
                 async with self.locks[stage]:
-                    await self._maybe_snapshot(stage, force=False)
+                    await self._maybe_snapshot(stage)
             await self._retry_rewinds()
             self._log_waiting()
         return snapshots
@@ -401,6 +424,7 @@ class StreamRuntime:
             if stage is not None:
                 self.procs.pop((stage, tp.partition), None)
                 self.unacked.pop((stage, tp.partition), None)
+                self.saved_at.pop((stage, tp.partition), None)
                 self.stores[stage].forget(tp.partition)
             elif tp.topic in self.inputs:
                 self._marker_sent.pop(source_name(tp.topic, tp.partition), None)

@@ -7,6 +7,11 @@ dead-letter copy is byte-exact:
     b"E|<source>|<seq>\\n<raw event JSON>"      an event from <source>, its <seq>-th
     b"M|<source>|<time>|<0 or 1>"               <source> got to <time>; 1 = caught up (idle)
 
+Workers send them in frames, one Kafka message per destination partition and
+batch: b"F|" then each message as a 4-byte big-endian length and its bytes.
+A Kafka message costs the same few tens of microseconds on both sides
+whatever its size, so framing is what lets a worker keep up.
+
 Alerts are the contract's JSON (docs/ALERTS.md) keyed by alert_id; dead
 letters are amlwatch.deadletter records plus the raw bytes as base64.
 """
@@ -47,6 +52,33 @@ def encode_event(source: str, seq: int, raw: bytes) -> bytes:
 
 def encode_marker(source: str, t: float, idle: bool) -> bytes:
     return f"M|{source}|{t!r}|{int(idle)}".encode()
+
+
+FRAME_BYTES = 256 * 1024
+"""A frame is closed at this size (well under Kafka's 1 MB default message limit)."""
+
+
+def encode_frame(values: list[bytes]) -> bytes:
+    parts = [b"F|"]
+    for value in values:
+        parts.append(len(value).to_bytes(4, "big"))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def decode_frame(value: bytes) -> list[WorkEvent | WorkMarker]:
+    """The work messages in one Kafka message (a frame, or a single unframed one)."""
+    if value[:2] != b"F|":
+        return [decode_work(value)]
+    out, at, end = [], 2, len(value)
+    while at < end:
+        size = int.from_bytes(value[at:at + 4], "big")
+        at += 4
+        if size > end - at:
+            raise CodecError(f"frame cut short: {size} bytes announced, {end - at} left")
+        out.append(decode_work(value[at:at + size]))
+        at += size
+    return out
 
 
 def decode_work(value: bytes) -> WorkEvent | WorkMarker:

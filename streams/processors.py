@@ -10,6 +10,7 @@ left out of the snapshot and supplied again on restore).
 
 from __future__ import annotations
 
+import copyreg
 import io
 import math
 import pickle
@@ -20,7 +21,7 @@ from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
-from .codecs import WorkMarker, decode_work, encode_event, encode_marker
+from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
 
@@ -60,28 +61,40 @@ class _Processor:
         self._sent_marker: tuple[float, bool] | None = None
 
     def handle(self, offset: int, value: bytes) -> tuple[list[Alert], list[Out]]:
-        """Take one work message; late events are processed at once, others wait in the buffer."""
+        """Take one Kafka message (a frame of work messages); late events are processed at once, others
+        wait in the buffer."""
         self.offset = offset
-        message = decode_work(value)
-        if isinstance(message, WorkMarker):
-            if self.buffer.mark(message.source, message.t, message.idle):
-                self.dirty = True
-            return [], []
+        alerts: list[Alert] = []
+        outs: list[Out] = []
+        for message in decode_frame(value):
+            if isinstance(message, WorkMarker):
+                if self.buffer.mark(message.source, message.t, message.idle):
+                    self.dirty = True
+                continue
+            late = self._take(message)
+            if late is not None:
+                a, o = self._process(*late)
+                alerts.extend(a)
+                outs.extend(o)
+        return alerts, outs
+
+    def _take(self, message: WorkEvent) -> tuple[Event, bytes] | None:
+        """Buffer one event; the event itself when it is late (behind what was released)."""
         if message.seq <= self.last_seq.get(message.source, -1):
             # The sender restarted from an older snapshot (or its router re-read uncommitted input)
             # and replays what it had already sent: same seq, same event.
             self.duplicates += 1
-            return [], []
+            return None
         self.last_seq[message.source] = message.seq
         self.dirty = True
         try:
             event = parse_event(message.raw)
         except BadRecord:
             self.bad += 1
-            return [], []
+            return None
         if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, message.raw)):
-            return [], []
-        return self._process(event, message.raw)
+            return None
+        return event, message.raw
 
     def drain(self) -> tuple[list[Alert], list[Out]]:
         """Process what the watermark released, earliest first; then pass the progress on."""
@@ -124,8 +137,7 @@ class _Processor:
     @classmethod
     def restore(cls, blob: bytes, monitor) -> "_Processor":
         """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model."""
-        objects = {name: _object(monitor, name) for name in set(_externals(monitor).values())}
-        unpickler = _Unpickler(io.BytesIO(zlib.decompress(blob)), objects)
+        unpickler = _Unpickler(io.BytesIO(zlib.decompress(blob)), _externals(monitor))
         processor = unpickler.load()
         restored = processor.monitor.versions.get("config")
         if restored != monitor.config.hash:
@@ -181,28 +193,42 @@ class KeyedProcessor(_Processor):
         return kept
 
 
-def _externals(monitor) -> dict[int, str]:
-    refs = {id(monitor.config): "config"}
+def _externals(monitor) -> dict[str, Any]:
+    """Objects a snapshot refers to by name, supplied again on restore: the config and the model."""
+    refs: dict[str, Any] = {"config": monitor.config}
     for detector in monitor.detectors:
         model = getattr(detector, "model", None)
         if model is not None:
-            refs[id(model)] = "model"
+            refs["model"] = model
     return refs
 
 
+def _external(name: str):
+    """Placeholder the unpickler resolves to the restoring monitor's object of that name."""
+    raise RuntimeError(f"{name} is supplied by the restoring worker")
+
+
 class _Pickler(pickle.Pickler):
-    def __init__(self, file, externals: dict[int, str]):
+    """Pickles the state with the config and model left out by reference.
+
+    A per-type dispatch table (looked up in C) rather than persistent_id, which Python calls for every
+    object in the state: on large states that call alone cost as much as the rest of the pickling.
+    """
+
+    def __init__(self, file, externals: dict[str, Any]):
         super().__init__(file, protocol=5)
-        self._externals = externals
+        table = dict(copyreg.dispatch_table)
+        for name, obj in externals.items():
+            table[type(obj)] = _by_reference(name, obj)
+        self.dispatch_table = table
 
-    def persistent_id(self, obj: Any):
-        return self._externals.get(id(obj))
 
-
-def _object(monitor, name: str):
-    if name == "config":
-        return monitor.config
-    return next(d.model for d in monitor.detectors if getattr(d, "model", None) is not None)
+def _by_reference(name: str, target: Any):
+    def reduce(obj):
+        if obj is target:
+            return _external, (name,)
+        return obj.__reduce_ex__(5)
+    return reduce
 
 
 class _Unpickler(pickle.Unpickler):
@@ -210,5 +236,7 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self._objects = objects
 
-    def persistent_load(self, pid):
-        return self._objects[pid]
+    def find_class(self, module: str, name: str):
+        if module == __name__ and name == "_external":
+            return self._objects.__getitem__
+        return super().find_class(module, name)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
-from .codecs import encode_dead_letter, encode_event, encode_marker
+from .codecs import FRAME_BYTES, encode_dead_letter, encode_event, encode_frame, encode_marker
 
 RANK = {"account": 0, "collection": 1, "trade": 2}
 """Tie-break at equal event time: registry facts before the trades that may need them."""
@@ -73,6 +73,28 @@ class Router:
         """Tell every work partition how far `source` has got (and whether it is caught up)."""
         value = encode_marker(source, self.progress.get(source, -math.inf), idle)
         return [Out(self.work_topic, p, None, value) for p in range(self.work_partitions)]
+
+
+def frame_outs(outs: list[Out], topics: frozenset[str]) -> list[Out]:
+    """Messages to the internal `topics` joined into one frame per partition (in order, split at
+    FRAME_BYTES); the others (alerts, dead letters) as they are."""
+    frames: dict[tuple[str, int], list[list[bytes]]] = {}
+    sizes: dict[tuple[str, int], int] = {}
+    passed = []
+    for out in outs:
+        if out.topic not in topics or out.partition is None:
+            passed.append(out)
+            continue
+        where = (out.topic, out.partition)
+        chunks = frames.setdefault(where, [[]])
+        if sizes.get(where, 0) + len(out.value) > FRAME_BYTES and chunks[-1]:
+            chunks.append([])
+            sizes[where] = 0
+        chunks[-1].append(out.value)
+        sizes[where] = sizes.get(where, 0) + len(out.value) + 4
+    for (topic, partition), chunks in frames.items():
+        passed.extend(Out(topic, partition, None, encode_frame(chunk)) for chunk in chunks)
+    return passed
 
 
 def keyed_targets(trade: TradeEvent, partitions: int) -> list[int]:

@@ -66,8 +66,8 @@ class WorkerMetrics:
         self._archive_sealed = Gauge("amlwatch_archive_last_seal_timestamp_seconds",
                                      "Unix time the record archive last sealed a segment.", registry=r)
 
-    def event_in(self, event_type: str) -> None:
-        self._events.labels(event_type).inc()
+    def event_in(self, event_type: str, count: int = 1) -> None:
+        self._events.labels(event_type).inc(count)
 
     def bad_record(self, field: str) -> None:
         self._bad.labels(field or "<record>").inc()

@@ -38,9 +38,11 @@ class Worker:
     def __init__(self, env: dict[str, str], data_dir: Path, name: str = "w"):
         self.log_path = data_dir.parent / f"{name}.log"
         self.log = open(self.log_path, "wb")
+        profile = os.environ.get("AMLWATCH_PROFILE_DIR")
+        python = [sys.executable] + (["-m", "cProfile", "-o", f"{profile}/{name}.prof"] if profile else [])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
-             "--data-dir", str(data_dir), "--loglevel", "INFO"],
+            python + ["-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
+                      "--data-dir", str(data_dir), "--loglevel", "INFO"],
             env={"AMLWATCH_ARCHIVE_DIR": str(data_dir.parent / "records"), **os.environ, **env}, cwd=REPO,
             stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -22,10 +22,11 @@ from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.events import BadRecord, parse_event
 from amlwatch.replay import replay
-from amlwatch.streams.codecs import WorkEvent, WorkMarker, decode_work, encode_event, encode_marker
+from amlwatch.streams.codecs import (FRAME_BYTES, CodecError, WorkEvent, WorkMarker, decode_frame, decode_work,
+                                     encode_event, encode_marker)
 from amlwatch.streams.ordering import ReorderBuffer
 from amlwatch.streams.processors import KeyedProcessor, WorkProcessor, build_stage_monitor
-from amlwatch.streams.routing import Router, partition_for
+from amlwatch.streams.routing import Out, Router, frame_outs, partition_for
 from amlwatch.streams.topics import input_key
 
 # --- reorder buffer ------------------------------------------------------------------------------
@@ -92,6 +93,24 @@ def test_marker_round_trip():
     assert decode_work(encode_marker("t:3", 12.5, True)) == WorkMarker("t:3", 12.5, True)
     assert decode_work(encode_marker("t:3", -math.inf, False)).t == -math.inf
     assert decode_work(encode_event("t.in:1", 42, b'{"a":1}')) == WorkEvent("t.in:1", 42, b'{"a":1}')
+
+
+def test_frames_keep_each_partitions_order_and_split_at_their_size_limit():
+    events = [Out("work", i % 2, None, encode_event("in:0", i, b"x" * 40_000)) for i in range(20)]
+    marker = Out("work", 1, None, encode_marker("in:0", 5.0, False))
+    alert = Out("alerts", None, b"al-1", b"{}")
+    framed = frame_outs(events + [marker, alert], frozenset({"work"}))
+    assert alert in framed
+    frames = [out for out in framed if out.topic == "work"]
+    assert all(len(out.value) <= FRAME_BYTES + 8 for out in frames) and len(frames) > 2
+    by_partition = defaultdict(list)
+    for out in frames:
+        by_partition[out.partition].extend(decode_frame(out.value))
+    assert [m.seq for m in by_partition[0]] == list(range(0, 20, 2))
+    assert [getattr(m, "seq", "marker") for m in by_partition[1]] == list(range(1, 20, 2)) + ["marker"]
+    assert decode_frame(encode_marker("in:0", 1.0, True)) == [WorkMarker("in:0", 1.0, True)]
+    with pytest.raises(CodecError, match="cut short"):
+        decode_frame(frames[0].value[:-1])
 
 
 # --- the whole pipeline in memory ----------------------------------------------------------------
@@ -171,7 +190,7 @@ class InMemoryPipeline:
         return True
 
     def _send(self, outs) -> None:
-        for out in outs:
+        for out in frame_outs(outs, frozenset({"work", "keyed"})):
             if out.topic == "dead":
                 self.dead.append(out)
             else:
