@@ -108,7 +108,7 @@ def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
                 sent[record["trade_id"]] = time.time()
         producer.flush()
         deadline = time.time() + 20
-        while time.time() < deadline and len(got) < len(sent):
+        while time.time() < deadline and not set(sent) <= set(got):
             time.sleep(0.2)
     finally:
         done.set()
@@ -118,8 +118,22 @@ def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
     lat = sorted((got[k] - sent[k]) * 1000 for k in sent if k in got)
     pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else (lambda q: None)
     return {"rate": rate, "seconds": seconds, "alerts_expected": len(sent), "alerts_seen": len(lat),
-            "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": round(lat[-1], 1) if lat else None,
-            "missing": sorted(set(sent) - set(got))[:10]}
+            "p50_ms": pick(0.50), "p90_ms": pick(0.90), "p99_ms": pick(0.99), "max_ms": round(lat[-1], 1) if lat else None,
+            "missing": sorted(set(sent) - set(got))[:10],
+            "worst_ms_by_second": _worst_by_second(sent, got)}
+
+
+def _worst_by_second(sent: dict, got: dict) -> list:
+    """The slowest alert of each second of the run: steady lag, or pauses at intervals."""
+    if not sent:
+        return []
+    start = min(sent.values())
+    worst: dict[int, float] = {}
+    for key, at in sent.items():
+        if key in got:
+            second = int(at - start)
+            worst[second] = max(worst.get(second, 0.0), (got[key] - at) * 1000)
+    return [round(worst.get(second, -1)) for second in range(max(worst) + 1)] if worst else []
 
 
 LATENCY_T0 = 1780000000.0

@@ -1,7 +1,8 @@
-"""The Faust agents: router, collection-keyed detection, account-keyed detection.
+"""The worker's stages: router, collection-keyed detection, account-keyed detection.
 
 router   input topics -> aml.work (trades by collection, registry events to
-         every partition, progress markers) or aml.deadletter
+         every partition, progress markers) or aml.deadletter; read by the
+         intake's own consumer in whole fetches (streams/intake.py)
 work     aml.work partition p: reorder by event time, WorkProcessor, alerts
          -> aml.alerts, paid trades -> aml.work.accounts (by buyer and seller)
 keyed    aml.work.accounts partition p: reorder, KeyedProcessor, alerts
@@ -32,13 +33,18 @@ from amlwatch.config import Config
 from .codecs import encode_alert
 from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
 from .gaps import Admit, GapGuard
+from .intake import Intake
 from .routing import Out, Router, frame_outs, source_name
-from .snapshots import CHUNK, SnapshotStore
+from .snapshots import CHUNK, SnapshotFailed, SnapshotStore, snapshot_in_child
 from .topics import input_topics, partition_counts
 
 log = logging.getLogger("amlwatch.streams")
 
 WAITING_LOG_SECONDS = 5.0
+SLICE_SECONDS = 0.02
+"""A stage works at most this long before it sends what it has and lets the others run."""
+DRAIN_SLICE = 500
+"""Released events processed before the same (a backlog released at once can take seconds)."""
 REWIND_SECONDS = 2.0
 """A rewind not answered by the expected message within this long is issued again."""
 HEARTBEAT_SECONDS = 1.0
@@ -64,10 +70,14 @@ class StreamRuntime:
         self.router = Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic)
         self.procs: dict[tuple[int, int], Any] = {}
         self.unacked: dict[tuple[int, int], list] = defaultdict(list)
-        self.locks = {0: asyncio.Lock(), 1: asyncio.Lock(), 2: asyncio.Lock()}
+        self.locks = {1: asyncio.Lock(), 2: asyncio.Lock()}
+        self._markers_at = 0.0
         self.streams: dict[int, Any] = {}
         self.saved_at: dict[tuple[int, int], float] = {}
         self.snapshots_paused_until = 0.0
+        self.snapshotting: asyncio.Future | None = None
+        self.snapshot_key: tuple[int, int] | None = None
+        """The partition whose snapshot a child process is taking: its offset must not move meanwhile."""
         self._marker_sent: dict[str, tuple[float, bool, float]] = {}
         self._caught_up: dict[str, float] = {}
         self.ready = False
@@ -76,7 +86,6 @@ class StreamRuntime:
         self.gaps = GapGuard(retry_seconds=REWIND_SECONDS)
 
         raw = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.input_channel = app.topic(*self.inputs, **raw)
         self.work_topic = app.topic(kafka.work_topic, partitions=self.work_partitions, **raw)
         self.keyed_topic = app.topic(kafka.keyed_topic, partitions=self.keyed_partitions, **raw)
         changelog = {"segment.ms": "60000", "min.cleanable.dirty.ratio": "0.05",
@@ -91,60 +100,49 @@ class StreamRuntime:
         self.stage_topics = {kafka.work_topic: 1, kafka.keyed_topic: 2}
         self.internal_topics = frozenset(self.stage_topics)
 
-        app.agent(self.input_channel, name="router")(self._router_agent())
+        self.intake = Intake(kafka, self.inputs, self._route, self._forget, self._markers)
+        app.task(self._intake_task)
         app.agent(self.work_topic, name="work")(self._stage_agent(1))
         app.agent(self.keyed_topic, name="keyed")(self._stage_agent(2))
-        app.timer(kafka.marker_ms / 1000.0, name="markers")(self._markers_timer())
         app.timer(max(0.2, kafka.snapshot_seconds), name="snapshots")(self._snapshot_timer())
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
 
     # -- agents -------------------------------------------------------------
 
-    def _router_agent(self):
-        async def router(stream):
-            self.streams[0] = stream
-            async for events in stream.noack_take(2000, within=0.01):
-                async with self.locks[0]:
-                    events = await self._current(events)
-                    outs: list[Out] = []
-                    taken = []
-                    kinds: dict[str, int] = defaultdict(int)
-                    archived = 0
-                    for event in events:
-                        message = event.message
-                        source = source_name(message.topic, message.partition)
-                        last = self.router.last_offset.get(source)
-                        if last is None:
-                            last = self.router.last_offset[source] = self._start_offset(message) - 1
-                        expected = last + 1
-                        if not await self._admit(message.tp, expected, message.offset):
-                            if message.offset < expected:
-                                taken.append(event)     # routed before (a redelivery): ack, do not route again
-                            continue
-                        taken.append(event)
-                        parsed, routed = self.router.route(message.topic, message.partition, message.offset,
-                                                           message.value)
-                        outs.extend(routed)
-                        dead = None if parsed is not None else orjson.loads(routed[0].value)
-                        if dead is None:
-                            kinds[parsed.type] += 1
-                        elif self.metrics is not None:
-                            self.metrics.bad_record(dead["field"])
-                        if self.archive is not None:
-                            archived += self._archive_input(message, parsed, dead)
-                    if self.metrics is not None:
-                        for kind, count in kinds.items():
-                            self.metrics.event_in(kind, count)
-                        self.metrics.archive_written(archived)
-                    await self._send(outs)
-                    await self.app.producer.flush()
-                    if self.archive is not None:
-                        self.archive.commit()
-                    for event in taken:
-                        await stream.ack(event)
-                    self.counts["routed"] += len(taken)
-        return router
+    async def _route(self, batch: dict) -> dict:
+        """One fetch of input records: route (or dead-letter), flush, archive; the offsets to commit."""
+        outs: list[Out] = []
+        kinds: dict[str, int] = defaultdict(int)
+        archived = routed = 0
+        commit = {}
+        for tp, records in batch.items():
+            for message in records:
+                parsed, out = self.router.route(message.topic, message.partition, message.offset,
+                                                message.value)
+                outs.extend(out)
+                dead = None if parsed is not None else orjson.loads(out[0].value)
+                if dead is None:
+                    kinds[parsed.type] += 1
+                elif self.metrics is not None:
+                    self.metrics.bad_record(dead["field"])
+                if self.archive is not None:
+                    archived += self._archive_input(message, parsed, dead)
+            routed += len(records)
+            commit[tp] = records[-1].offset + 1
+        if self.metrics is not None:
+            for kind, count in kinds.items():
+                self.metrics.event_in(kind, count)
+            self.metrics.archive_written(archived)
+        await self._send(outs)
+        await self.app.producer.flush()
+        if self.archive is not None:
+            self.archive.commit()
+        self.counts["routed"] += routed
+        return commit
+
+    async def _intake_task(self) -> None:
+        await self.intake.run()
 
     def _archive_input(self, message, parsed, dead: dict | None) -> int:
         """Keep one input message in the record archive; the bytes kept."""
@@ -158,7 +156,7 @@ class StreamRuntime:
     def _stage_agent(self, stage: int):
         async def agent(stream):
             self.streams[stage] = stream
-            async for events in stream.noack_take(2000, within=0.01):
+            async for events in stream.noack_take(500, within=0.01):
                 async with self.locks[stage]:
                     await self._process(stage, stream, events)
                     await self._maybe_snapshot(stage)
@@ -185,7 +183,11 @@ class StreamRuntime:
         return current
 
     async def _process(self, stage: int, stream, events) -> None:
+        """Handle a batch in slices of at most SLICE_SECONDS: after each, what was released is processed
+        and sent and the event loop runs the other stages, so a large batch (a backlog) neither holds
+        alerts back nor stalls the rest of the worker."""
         alerts, outs, touched, covered = [], [], set(), []
+        deadline = time.perf_counter() + SLICE_SECONDS
         for event in await self._current(events):
             message = event.message
             key = (stage, message.partition)
@@ -203,10 +205,34 @@ class StreamRuntime:
             outs.extend(o)
             self.unacked[key].append(event)
             touched.add(key)
+            if time.perf_counter() > deadline:
+                await self._emit(touched, alerts, outs)
+                alerts, outs, touched = [], [], set()
+                await asyncio.sleep(0)
+                deadline = time.perf_counter() + SLICE_SECONDS
+        await self._emit(touched, alerts, outs)
+        for event in covered:
+            await stream.ack(event)
+
+    async def _emit(self, touched: set, alerts: list, outs: list) -> None:
+        """Process what the touched partitions released, a slice at a time; send alerts, forwards and
+        markers after each slice."""
         for key in touched:
-            a, o = self.procs[key].drain()
-            alerts.extend(a)
-            outs.extend(o)
+            proc = self.procs.get(key)
+            while proc is not None:
+                a, o = proc.drain(DRAIN_SLICE)
+                alerts.extend(a)
+                outs.extend(o)
+                if not proc.releasable:
+                    break
+                await self._send_alerts(alerts, outs)
+                alerts, outs = [], []
+                await asyncio.sleep(0)
+                if self.procs.get(key) is not proc:
+                    break                 # moved away while the loop ran the others
+        await self._send_alerts(alerts, outs)
+
+    async def _send_alerts(self, alerts: list, outs: list) -> None:
         if alerts:
             now = wall_clock_now()
             for alert in alerts:
@@ -219,8 +245,6 @@ class StreamRuntime:
                     self.archive.append_alert(alert, detected_at=now)
             self.counts["alerts"] += len(alerts)
         await self._send(outs)
-        for event in covered:
-            await stream.ack(event)
 
     def _start_offset(self, message) -> int:
         """Where a partition without a snapshot starts: its committed offset, else offset 0.
@@ -285,26 +309,22 @@ class StreamRuntime:
         saved, dirty = [], []
         for key, events in self.unacked.items():
             proc = self.procs.get(key)
-            if key[0] != stage or not events or proc is None:
-                continue
+            if key[0] != stage or not events or proc is None or key == self.snapshot_key:
+                continue                  # (a partition whose snapshot is being taken waits for it)
             if proc.dirty:
                 dirty.append(key)
             else:
                 store.save_offset(key[1], proc.offset)
                 saved.append(key)
         due = [key for key in dirty if now - self.saved_at.get(key, -math.inf) >= self.kafka.snapshot_seconds]
-        if due and now >= self.snapshots_paused_until:
+        if due and now >= self.snapshots_paused_until and self.snapshotting is None:
             key = min(due, key=lambda k: self.saved_at.get(k, -math.inf))
             proc = self.procs[key]
-            started = time.perf_counter()
-            blob = proc.snapshot()
-            store.save(key[1], blob, proc.offset)
-            spent = time.perf_counter() - started
-            budget = min(1.0, max(0.01, self.kafka.snapshot_budget))
-            self.snapshots_paused_until = now + spent * (1 - budget) / budget
+            events, self.unacked[key] = self.unacked[key], []
+            proc.dirty = False            # what changes from here on is the next snapshot's
             self.saved_at[key] = now
-            self.counts["snapshot_bytes"] += len(blob)
-            saved.append(key)
+            self.snapshot_key = key
+            self.snapshotting = asyncio.ensure_future(self._snapshot(stage, key, proc, proc.offset, events))
             if self.metrics is not None:
                 self.metrics.detector_timings(proc.monitor.take_detector_seconds())
         if not saved:
@@ -316,6 +336,37 @@ class StreamRuntime:
         stream = self.streams.get(stage)
         for key in saved:
             events, self.unacked[key] = self.unacked[key], []
+            for event in events:
+                await stream.ack(event)
+
+    async def _snapshot(self, stage: int, key, proc, offset: int, events: list) -> None:
+        """Save one partition's state in the background; then ack the events it covers.
+
+        Pickling runs in a forked child (streams/snapshots.py), so the worker goes on meanwhile; the
+        budget spaces snapshots by the child's time, which is CPU taken from the other core."""
+        started = time.monotonic()
+        try:
+            blob = await snapshot_in_child(proc)
+        except SnapshotFailed as error:
+            log.error("snapshot failed", extra={"stage": stage, "partition": key[1], "error": str(error)})
+            self.unacked[key][:0] = events            # acked with the next snapshot instead
+            proc.dirty = True
+            return
+        finally:
+            spent = time.monotonic() - started
+            budget = min(1.0, max(0.01, self.kafka.snapshot_budget))
+            self.snapshots_paused_until = time.monotonic() + spent * (1 - budget) / budget
+            self.snapshotting = self.snapshot_key = None
+        async with self.locks[stage]:
+            if self.procs.get(key) is not proc:
+                return                # the partition moved or was reloaded: its events come again
+            self.stores[stage].save(key[1], blob, offset)
+            self.counts["snapshot_bytes"] += len(blob)
+            await self._send_changelog(stage)
+            await self.app.producer.flush()
+            if self.archive is not None:
+                self.archive.commit()
+            stream = self.streams.get(stage)
             for event in events:
                 await stream.ack(event)
 
@@ -359,47 +410,51 @@ class StreamRuntime:
 
     # -- progress markers ---------------------------------------------------
 
-    def _markers_timer(self):
-        async def markers():
-            consumer = self.app.consumer
-            assigned = [tp for tp in consumer.assignment() if tp.topic in self.inputs]
-            if not assigned:
-                return
-            highwaters = {tp: consumer.highwater(tp) for tp in assigned}   # from fetches: no round trip
-            # A partition taken over with nothing left to read has no last offset of ours: its consumer
-            # position says whether it is caught up (else a failover would stall every work partition).
-            positions = {tp: await consumer.position(tp) for tp in assigned
-                         if self.router.last_offset.get(source_name(tp.topic, tp.partition)) is None}
-            async with self.locks[0]:
-                now = time.monotonic()
-                outs: list[Out] = []
-                for tp in assigned:
-                    source = source_name(tp.topic, tp.partition)
-                    high = highwaters.get(tp)
-                    if high is None:
-                        continue
-                    last = self.router.last_offset.get(source)
-                    if last is None:
-                        known = positions.get(tp)
-                        position = known if known is not None else (0 if high == 0 else -1)
-                    else:
-                        position = last + 1
-                    lag = max(0, high - position) if position >= 0 else high
-                    if lag:
-                        self._caught_up.pop(source, None)
-                    else:
-                        self._caught_up.setdefault(source, now)
-                    # Caught up for a while, not just between two fetches: only then may the others go on.
-                    idle = not lag and now - self._caught_up[source] >= self.kafka.idle_ms / 1000.0
-                    if self.metrics is not None:
-                        self.metrics.set_lag(tp.topic, tp.partition, lag)
-                    t = self.router.progress.get(source, -math.inf)
-                    sent = self._marker_sent.get(source)
-                    if sent is None or sent[:2] != (t, idle) or now - sent[2] >= HEARTBEAT_SECONDS:
-                        self._marker_sent[source] = (t, idle, now)
-                        outs.extend(self.router.markers(source, idle))
-                await self._send(outs)
-        return markers
+    async def _markers(self) -> None:
+        """Tell every work partition how far each input partition has got, every `marker_ms`.
+
+        Called by the intake between batches (never while one is being routed), so a marker never
+        overtakes the events it vouches for."""
+        now = time.monotonic()
+        if now - self._markers_at < self.kafka.marker_ms / 1000.0:
+            return
+        self._markers_at = now
+        consumer = self.intake.consumer
+        assigned = list(self.intake.assignment())
+        if not assigned or consumer is None:
+            return
+        highwaters = {tp: consumer.highwater(tp) for tp in assigned}   # from fetches: no round trip
+        # A partition taken over with nothing left to read has no last offset of ours: its consumer
+        # position says whether it is caught up (else a failover would stall every work partition).
+        positions = {tp: await consumer.position(tp) for tp in assigned
+                     if self.router.last_offset.get(source_name(tp.topic, tp.partition)) is None}
+        outs: list[Out] = []
+        for tp in assigned:
+            source = source_name(tp.topic, tp.partition)
+            high = highwaters.get(tp)
+            if high is None:
+                continue
+            last = self.router.last_offset.get(source)
+            if last is None:
+                known = positions.get(tp)
+                position = known if known is not None else (0 if high == 0 else -1)
+            else:
+                position = last + 1
+            lag = max(0, high - position) if position >= 0 else high
+            if lag:
+                self._caught_up.pop(source, None)
+            else:
+                self._caught_up.setdefault(source, now)
+            # Caught up for a while, not just between two fetches: only then may the others go on.
+            idle = not lag and now - self._caught_up[source] >= self.kafka.idle_ms / 1000.0
+            if self.metrics is not None:
+                self.metrics.set_lag(tp.topic, tp.partition, lag)
+            t = self.router.progress.get(source, -math.inf)
+            sent = self._marker_sent.get(source)
+            if sent is None or sent[:2] != (t, idle) or now - sent[2] >= HEARTBEAT_SECONDS:
+                self._marker_sent[source] = (t, idle, now)
+                outs.extend(self.router.markers(source, idle))
+        await self._send(outs)
 
     # -- rebalancing --------------------------------------------------------
 
@@ -427,6 +482,8 @@ class StreamRuntime:
                 self.saved_at.pop((stage, tp.partition), None)
                 self.stores[stage].forget(tp.partition)
             elif tp.topic in self.inputs:
+                if self.metrics is not None:
+                    self.metrics.forget_partition(tp.topic, tp.partition)
                 self._marker_sent.pop(source_name(tp.topic, tp.partition), None)
                 self._caught_up.pop(source_name(tp.topic, tp.partition), None)
                 self.router.last_offset.pop(source_name(tp.topic, tp.partition), None)

@@ -70,18 +70,24 @@ class ReorderBuffer:
     def all_idle(self) -> bool:
         return bool(self.progress) and all(self.idle.values())
 
-    def release(self) -> list[Any]:
-        """Items now safe to process, in (time, rank, tiebreak) order."""
+    def release(self, limit: int | None = None) -> list[Any]:
+        """Items now safe to process, in (time, rank, tiebreak) order; at most `limit` of them (the
+        rest on the next call: `releasable` says whether any are left)."""
         bound = self.bound()
         heap, out = self._heap, []
-        while heap and heap[0][0] < bound:
+        room = math.inf if limit is None else limit
+        while heap and heap[0][0] < bound and len(out) < room:
             entry = heapq.heappop(heap)
             out.append(entry[4])
             if entry[0] > self.released_until:
                 self.released_until = entry[0]
-        if bound > self.released_until and bound != math.inf:
+        if bound > self.released_until and bound != math.inf and not self.releasable:
             self.released_until = bound
         return out
+
+    @property
+    def releasable(self) -> bool:
+        return bool(self._heap) and self._heap[0][0] < self.bound()
 
     def __len__(self) -> int:
         return len(self._heap)

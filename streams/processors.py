@@ -96,14 +96,17 @@ class _Processor:
             return None
         return event, message.raw
 
-    def drain(self) -> tuple[list[Alert], list[Out]]:
-        """Process what the watermark released, earliest first; then pass the progress on."""
+    def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
+        """Process what the watermark released, earliest first (at most `limit` events: `releasable`
+        then says more are waiting); once all are, pass the progress on."""
         alerts: list[Alert] = []
         outs: list[Out] = []
-        for event, raw in self.buffer.release():
+        for event, raw in self.buffer.release(limit):
             a, o = self._process(event, raw)
             alerts.extend(a)
             outs.extend(o)
+        if self.buffer.releasable:
+            return alerts, outs
         bound = self.buffer.bound()
         if bound != math.inf:
             alerts.extend(self._keep(self.monitor.advance(bound), None))
@@ -115,6 +118,10 @@ class _Processor:
                 value = encode_marker(f"w{self.partition}", *marker)
                 outs.extend(Out(self.out_topic, p, None, value) for p in range(self.out_partitions))
         return alerts, outs
+
+    @property
+    def releasable(self) -> bool:
+        return self.buffer.releasable
 
     def _process(self, event: Event, raw: bytes) -> tuple[list[Alert], list[Out]]:
         self.events += 1

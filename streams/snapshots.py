@@ -13,7 +13,9 @@ meta is rewritten: the state it names is still exact for the later offset.
 
 from __future__ import annotations
 
-from typing import MutableMapping, NamedTuple
+import asyncio
+import os
+from typing import Any, MutableMapping, NamedTuple
 
 import orjson
 
@@ -87,3 +89,48 @@ def _meta_key(partition: int) -> bytes:
 
 def _chunk_key(partition: int, slot: int, index: int) -> bytes:
     return f"{partition}/{slot}/{index}".encode()
+
+
+class SnapshotFailed(RuntimeError):
+    """The child process that pickled a partition's state did not finish."""
+
+
+async def snapshot_in_child(proc: Any) -> bytes:
+    """`proc.snapshot()` taken in a forked child, so the worker does not pause while it pickles.
+
+    The fork is a consistent copy of the state at this instant (copy-on-write, a few milliseconds);
+    the child pickles and compresses it on the other core, writes it to a pipe and exits without
+    touching anything it inherited (sockets, threads, the event loop). Where fork is missing, the
+    snapshot is taken inline.
+    """
+    if not hasattr(os, "fork"):
+        return proc.snapshot()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                  # the child: pickle, write, leave at once
+        code = 1
+        try:
+            os.close(read_end)
+            view = memoryview(proc.snapshot())
+            while view:
+                view = view[os.write(write_end, view):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    loop = asyncio.get_running_loop()
+    blob = await loop.run_in_executor(None, _read_all, read_end)
+    _, status = await loop.run_in_executor(None, os.waitpid, pid, 0)
+    if status != 0:
+        raise SnapshotFailed(f"snapshot child exited with status {status}")
+    return blob
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)

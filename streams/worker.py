@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -11,6 +12,10 @@ from pathlib import Path
 from amlwatch.config import Config
 
 log = logging.getLogger("amlwatch.streams.worker")
+
+WORKER_GC_THRESHOLDS = (10_000, 10, 1000)
+"""Young generations collected often enough to stay small (each pass a few milliseconds), full
+passes rare (Python's default is every 10 middle ones)."""
 
 
 def _ops():
@@ -51,7 +56,13 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
         # Each worker keeps its own hash-chained archive: archive streams are single-writer.
         on_seal = None if metrics is None else (lambda _path: metrics.archive_sealed(time.time()))
         archive = open_archive(Path(archive_dir) / worker_id, config, on_seal=on_seal)
+    # A worker allocates many short-lived objects beside a large, long-lived detector state, with few
+    # reference cycles (reference counting frees nearly everything). Collector passes over much of that
+    # state pause the worker for up to a second, which shows as alert latency: young passes are kept
+    # small, full ones rare, and what exists at start (libraries, the model) is left out of them.
+    gc.set_threshold(*WORKER_GC_THRESHOLDS)
     runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics, archive=archive)
+    gc.freeze()
     health = None
     if HealthServer is not None and metrics is not None and metrics_port:
         health = HealthServer(metrics, ready=lambda: runtime.ready, host=config.service.metrics_host,

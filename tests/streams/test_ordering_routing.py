@@ -65,6 +65,32 @@ def test_equal_times_are_ordered_registry_first_then_by_event_id():
     assert buf.release() == ["account", "trade"]
 
 
+def test_a_limited_release_claims_no_more_progress_than_it_released():
+    buf = ReorderBuffer(["a"])
+    for i in range(5):
+        buf.push("a", float(i), 2, f"t-{i}", i)
+    buf.mark("a", 10.0, False)
+    assert buf.release(limit=2) == [0, 1] and buf.releasable
+    assert buf.released_until == 1.0, "events at 2..4 are not released yet"
+    assert buf.release(limit=10) == [2, 3, 4] and not buf.releasable
+    assert buf.released_until == 10.0
+
+
+def test_a_sliced_drain_passes_progress_on_only_once_everything_released_is_processed():
+    proc = WorkProcessor(0, build_stage_monitor(Config(), 1, False), ["in:0"], "keyed", 1)
+    lines = make_stream(trades=60)
+    for offset, raw in enumerate(lines):
+        proc.handle(offset, encode_event("in:0", offset, raw))
+    proc.handle(len(lines), encode_marker("in:0", 4102444800.0, False))
+    _, outs = proc.drain(limit=10)
+    assert proc.releasable
+    assert not any(decode_frame(out.value)[0].__class__ is WorkMarker for out in outs)
+    while proc.releasable:
+        _, outs = proc.drain(limit=10)
+    assert [m for out in outs for m in decode_frame(out.value) if isinstance(m, WorkMarker)]
+    assert proc.events + proc.bad == len(lines) and proc.events > 100
+
+
 # --- router and codecs ---------------------------------------------------------------------------
 
 

@@ -53,3 +53,28 @@ def test_other_objects_of_the_config_type_are_kept_by_value():
     restored = WorkProcessor.restore(proc.snapshot(), build_stage_monitor(Config(), 1, with_model=False))
     assert restored.note.kafka.app_id == "elsewhere"
     assert pickle.loads(pickle.dumps(restored.note)) == proc.note
+
+
+def test_a_snapshot_taken_in_a_forked_child_restores_like_one_taken_inline():
+    import asyncio
+
+    from amlwatch.streams.snapshots import snapshot_in_child
+
+    proc = fed_processor(Config(), with_model=False)
+    blob = asyncio.run(snapshot_in_child(proc))
+    restored = WorkProcessor.restore(blob, build_stage_monitor(Config(), 1, with_model=False))
+    assert (restored.offset, restored.events, restored.last_seq) == (proc.offset, proc.events, proc.last_seq)
+    assert restored.monitor.watermark == proc.monitor.watermark
+
+
+def test_a_child_that_cannot_pickle_the_state_is_reported():
+    import asyncio
+
+    from amlwatch.streams.snapshots import SnapshotFailed, snapshot_in_child
+
+    class Unpicklable:
+        def snapshot(self) -> bytes:
+            raise RuntimeError("cannot")
+
+    with pytest.raises(SnapshotFailed):
+        asyncio.run(snapshot_in_child(Unpicklable()))
