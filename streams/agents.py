@@ -327,17 +327,12 @@ class StreamRuntime:
             self.snapshotting = asyncio.ensure_future(self._snapshot(stage, key, proc, proc.offset, events))
             if self.metrics is not None:
                 self.metrics.detector_timings(proc.monitor.take_detector_seconds())
-        if not saved:
-            return
-        await self._send_changelog(stage)
-        await self.app.producer.flush()
-        if self.archive is not None:
-            self.archive.commit()
-        stream = self.streams.get(stage)
-        for key in saved:
-            events, self.unacked[key] = self.unacked[key], []
-            for event in events:
-                await stream.ack(event)
+        if saved:
+            events = []
+            for key in saved:
+                events.extend(self.unacked[key])
+                self.unacked[key] = []
+            await self._persist_and_ack(stage, events)
 
     async def _snapshot(self, stage: int, key, proc, offset: int, events: list) -> None:
         """Save one partition's state in the background; then ack the events it covers.
@@ -362,13 +357,18 @@ class StreamRuntime:
                 return                # the partition moved or was reloaded: its events come again
             self.stores[stage].save(key[1], blob, offset)
             self.counts["snapshot_bytes"] += len(blob)
-            await self._send_changelog(stage)
-            await self.app.producer.flush()
-            if self.archive is not None:
-                self.archive.commit()
-            stream = self.streams.get(stage)
-            for event in events:
-                await stream.ack(event)
+            await self._persist_and_ack(stage, events)
+
+    async def _persist_and_ack(self, stage: int, events: list) -> None:
+        """Changelog records, alerts and forwards on the broker and records in the archive; only then
+        are the events they cover acked."""
+        await self._send_changelog(stage)
+        await self.app.producer.flush()
+        if self.archive is not None:
+            self.archive.commit()
+        stream = self.streams.get(stage)
+        for event in events:
+            await stream.ack(event)
 
     async def _send_changelog(self, stage: int) -> None:
         """Queue snapshot records on the producer itself, so the flush that precedes the ack covers them.

@@ -40,8 +40,12 @@ def all_topics(kafka: KafkaConfig) -> list[str]:
 
 
 def topic_configs(kafka: KafkaConfig) -> dict[str, str]:
+    """Retention counts from arrival (LogAppendTime), not from the producer's timestamp: events carry
+    their event time as Kafka timestamp, and a backfill of events older than the retention would
+    otherwise be rolled and deleted by the broker before any worker read it."""
     return {"retention.ms": str(int(kafka.retention_hours * 3_600_000)),
-            "min.insync.replicas": str(kafka.min_insync_replicas)}
+            "min.insync.replicas": str(kafka.min_insync_replicas),
+            "message.timestamp.type": "LogAppendTime"}
 
 
 def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:

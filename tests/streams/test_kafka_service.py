@@ -132,6 +132,31 @@ def test_a_worker_killed_mid_stream_loses_no_alert(kafka_bootstrap, tmp_path):
             worker.stop()
 
 
+def test_old_events_are_kept_by_arrival_not_deleted_by_their_event_time(kafka_bootstrap):
+    """A backfill dated months back must survive the 7-day retention until workers read it."""
+    from kafka import KafkaConsumer
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    kafka = kafka_config(kafka_env(kafka_bootstrap))
+    create_topics(kafka)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, kafka.trades_topic)])
+    finally:
+        admin.close()
+    [configs] = [topics[kafka.trades_topic] for topics in described.values()]
+    assert "LogAppendTime" in str(configs["message.timestamp.type"])
+    old = make_stream(seed=2, trades=20)[-3:]          # dated 2026-03, far beyond the retention
+    produce(old, kafka)
+    consumer = KafkaConsumer(kafka.trades_topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
+                             group_id=None, consumer_timeout_ms=5000)
+    try:
+        stamps = [message.timestamp / 1000 for message in consumer]
+    finally:
+        consumer.close()
+    assert stamps and all(abs(stamp - time.time()) < 600 for stamp in stamps)
+
+
 def _json(record: dict) -> bytes:
     return orjson.dumps(record)
 
