@@ -164,18 +164,21 @@ class StreamRuntime:
         return agent
 
     async def _current(self, events: list) -> list:
-        """Wait out a rebalance and table recovery; keep only events fetched since the last one.
+        """The events of a batch that belong to the current assignment.
 
-        A batch taken before a rebalance can hold messages past the committed offset of a partition
-        this worker keeps: Faust seeks back to the committed offset and delivers them again, while
-        the state is reloaded from the snapshot. Processed now, they would move the reloaded state
-        past the messages between the snapshot and them, which are then skipped as covered.
+        During a rebalance or table recovery the batch is dropped (neither processed nor acked): Faust
+        seeks every partition back to its committed offset afterwards and delivers it again. Waiting
+        here instead would stop this agent from draining its stream, and a full stream buffer stops
+        Faust's fetcher, which recovery needs to read the changelogs: a deadlock. A batch taken before
+        a rebalance can also hold messages of a partition this worker keeps, past its committed offset;
+        processed now, they would move the reloaded state past the messages in between.
         """
         app = self.app
-        while app.rebalancing or getattr(app, "in_recovery", False) or app.tables.recovery.in_recovery:
-            await asyncio.sleep(0.05)
         generation = app.consumer_generation_id
-        current = [event for event in events if event.message.generation_id == generation]
+        if app.rebalancing or getattr(app, "in_recovery", False) or app.tables.recovery.in_recovery:
+            current = []
+        else:
+            current = [event for event in events if event.message.generation_id == generation]
         if len(current) != len(events):
             self.counts["stale"] += len(events) - len(current)
             log.info("dropped messages fetched before a rebalance",
