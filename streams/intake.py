@@ -6,9 +6,11 @@ topics are the only ones whose messages cannot be framed). At the end of a
 burst it was also seen holding the last few messages back until the next
 arrived, leaving the newest events unrouted. So the routers read with
 `getmany` in their own consumer group (`<app_id>-router`) and commit offsets
-by hand, only after what a batch routed is flushed and archived: at least
-once, and a re-routed event is recognised downstream by its sequence number
-(its input offset).
+by hand, only after what a batch routed is flushed and archived, and again
+when a rebalance takes partitions away (after the batch in hand is routed), so
+a peer joining or leaving cleanly re-routes nothing. A crash still leaves
+uncommitted input: at least once, and a re-routed event is recognised
+downstream by its sequence number (its input offset).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class Intake:
         self.consumer: AIOKafkaConsumer | None = None
         self.uncommitted: dict = {}
         """Next offset per partition, routed (flushed and archived) but not committed yet."""
+        self.routing = asyncio.Lock()
+        """Held while a batch is routed, so a revocation commits its offsets rather than losing them."""
+        self.committing: asyncio.Task | None = None
 
     def assignment(self) -> set[TopicPartition]:
         consumer = self.consumer
@@ -66,15 +71,15 @@ class Intake:
             fetch_max_wait_ms=50)
         consumer.subscribe(self.topics, listener=_Revocations(self))
         await consumer.start()
-        committing: asyncio.Task | None = None
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=BATCH)
                 if batch:
-                    self.uncommitted.update(await self.route(batch))
+                    async with self.routing:
+                        self.uncommitted.update(await self.route(batch))
                 await self.tick()
-                if self.uncommitted and (committing is None or committing.done()):
-                    committing = asyncio.ensure_future(self._commit(consumer))
+                if self.uncommitted and (self.committing is None or self.committing.done()):
+                    self.committing = asyncio.ensure_future(self._commit(consumer))
         except asyncio.CancelledError:
             raise
         except KafkaError:
@@ -82,8 +87,8 @@ class Intake:
             raise
         finally:
             self.consumer = None
-            if committing is not None and not committing.done():
-                committing.cancel()
+            if self.committing is not None and not self.committing.done():
+                self.committing.cancel()
             await consumer.stop()
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
@@ -97,12 +102,26 @@ class Intake:
             # and the copies are dropped downstream by their sequence numbers.
             log.warning("input commit refused after a rebalance", extra={"error": str(error)})
 
+    async def commit_before_revocation(self) -> None:
+        """Wait for the batch in hand and any commit under way, then commit everything routed: the
+        partitions' next owner starts where this worker stopped instead of re-routing a batch."""
+        async with self.routing:
+            if self.committing is not None:
+                await asyncio.gather(self.committing, return_exceptions=True)
+            consumer = self.consumer
+            if consumer is not None and self.uncommitted:
+                try:
+                    await self._commit(consumer)
+                except KafkaError as error:
+                    log.warning("input commit failed before a revocation", extra={"error": str(error)})
+
 
 class _Revocations(ConsumerRebalanceListener):
     def __init__(self, intake: Intake):
         self.intake = intake
 
     async def on_partitions_revoked(self, revoked) -> None:
+        await self.intake.commit_before_revocation()
         for tp in revoked:
             self.intake.uncommitted.pop(tp, None)
         self.intake.forget(revoked)
