@@ -54,13 +54,27 @@ def throughput(bootstrap: str, tmp: Path, trades: int) -> dict:
     finally:
         consumer.close()
         worker.stop()
+    _delete_topics(bootstrap, kafka.app_id.removeprefix("t-"))
     seconds = (last - first) if first and last and last > first else float("nan")
     return {"events": len(lines), "alerts": count, "seconds": round(seconds, 2),
             "events_per_second": round(len(lines) / seconds) if seconds == seconds else None}
 
 
+def _delete_topics(bootstrap: str, tag: str) -> None:
+    """Drop a finished phase's topics: compacting its changelogs (tens of MB of snapshots, rolled a
+    minute after creation) would otherwise take the broker's share of this machine's two cores in the
+    middle of the next phase and show there as a one-second stall."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        admin.delete_topics([name for name in admin.list_topics() if tag in name])
+    finally:
+        admin.close()
+
+
 def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
-    from kafka import KafkaConsumer, KafkaProducer
+    from kafka import KafkaConsumer
 
     tmp.mkdir(parents=True, exist_ok=True)
     env = kafka_env(bootstrap, partitions=4)
@@ -69,7 +83,7 @@ def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
     base = make_stream(seed=10, trades=200, accounts=100)
     produce(base, kafka)
     worker = Worker(env, tmp / "lat", "lat")
-    producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks=1, linger_ms=1)
+    send, flush = _load_producer(bootstrap)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
     listening = threading.Event()
@@ -103,17 +117,17 @@ def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
             if delay > 0:
                 time.sleep(delay)
             record = latency_trade(n, rate)
-            producer.send(kafka.trades_topic, orjson.dumps(record), key=record["token_id"].encode())
+            send(kafka.trades_topic, orjson.dumps(record), record["token_id"].encode())
             if record["currency"] != "CNY":
                 sent[record["trade_id"]] = time.time()
-        producer.flush()
+        flush()
         deadline = time.time() + 20
         while time.time() < deadline and not set(sent) <= set(got):
             time.sleep(0.2)
     finally:
         done.set()
         listener.join(10)
-        producer.close()
+        flush()
         worker.stop()
     lat = sorted((got[k] - sent[k]) * 1000 for k in sent if k in got)
     pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else (lambda q: None)
@@ -121,6 +135,25 @@ def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
             "p50_ms": pick(0.50), "p90_ms": pick(0.90), "p99_ms": pick(0.99), "max_ms": round(lat[-1], 1) if lat else None,
             "missing": sorted(set(sent) - set(got))[:10],
             "worst_ms_by_second": _worst_by_second(sent, got)}
+
+
+def _load_producer(bootstrap: str):
+    """(send(topic, value, key), flush()) of the load generator. librdkafka (confluent-kafka, a bench
+    extra) when installed: kafka-python took three quarters of a core at 5,000 messages/s, on the
+    machine the worker and broker share, and so inflated the latency measured."""
+    try:
+        from confluent_kafka import Producer
+    except ImportError:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks=1, linger_ms=1)
+        return (lambda topic, value, key: producer.send(topic, value, key=key)), producer.flush
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": 1, "linger.ms": 1})
+
+    def send(topic: str, value: bytes, key: bytes) -> None:
+        producer.produce(topic, value, key)
+        producer.poll(0)
+    return send, producer.flush
 
 
 def _worst_by_second(sent: dict, got: dict) -> list:
