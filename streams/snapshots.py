@@ -111,6 +111,7 @@ async def snapshot_in_child(proc: Any) -> bytes:
         code = 1
         try:
             os.close(read_end)
+            _lowest_priority()
             view = memoryview(proc.snapshot())
             while view:
                 view = view[os.write(write_end, view):]
@@ -124,6 +125,17 @@ async def snapshot_in_child(proc: Any) -> bytes:
     if status != 0:
         raise SnapshotFailed(f"snapshot child exited with status {status}")
     return blob
+
+
+def _lowest_priority() -> None:
+    """The child takes only CPU nobody else wants: at normal priority, pickling a large state took a
+    core from the worker and the broker and showed as alert latency (p99 at 5,000 events/s went from
+    about 160 ms without snapshots to over 400 ms with them). A slower snapshot is only taken less
+    often (the budget counts the child's time)."""
+    try:
+        os.nice(19)
+    except OSError:
+        pass
 
 
 def _read_all(fd: int) -> bytes:
