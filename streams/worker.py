@@ -16,6 +16,11 @@ log = logging.getLogger("amlwatch.streams.worker")
 WORKER_GC_THRESHOLDS = (10_000, 10, 1000)
 """Young generations collected often enough to stay small (each pass a few milliseconds), full
 passes rare (Python's default is every 10 middle ones)."""
+FREEZE_SECONDS = 0.25
+"""How often what survived is moved out of the collector's sight (gc.freeze)."""
+FULL_COLLECTION_SECONDS = 600.0
+"""How often everything is collected once, frozen or not: reference cycles left among frozen objects
+are freed at this pace, for the price of one pause (about a second per few hundred MB of state)."""
 
 
 def _ops():
@@ -63,6 +68,8 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     gc.set_threshold(*WORKER_GC_THRESHOLDS)
     runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics, archive=archive)
     gc.freeze()
+    app.timer(FREEZE_SECONDS, name="gc-freeze")(_freeze_survivors)
+    app.timer(FULL_COLLECTION_SECONDS, name="gc-full")(_collect_everything)
     health = None
     if HealthServer is not None and metrics is not None and metrics_port:
         health = HealthServer(metrics, ready=lambda: runtime.ready, host=config.service.metrics_host,
@@ -80,3 +87,22 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
         if archive is not None:
             archive.close()
     return 0
+
+
+async def _freeze_survivors() -> None:
+    """Move every object alive now out of the collector's passes.
+
+    The detector state grows with the traffic: at 5,000 events/s the middle generation took 20-60 ms
+    a pass, and a full pass, once the state held hundreds of MB, paused the worker for a second (the
+    latency benchmark's p99 went from about 330 ms to 160 ms once survivors were frozen). The
+    collector is left only the newest objects. Reference counting still frees frozen objects; only
+    reference cycles among them wait for the next `_collect_everything` (the worker makes almost
+    none: none in a 20 s run at 5,000 events/s, none from 10,000 bad records).
+    """
+    gc.freeze()
+
+
+async def _collect_everything() -> None:
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
