@@ -7,8 +7,8 @@ burst it was also seen holding the last few messages back until the next
 arrived, leaving the newest events unrouted. So the routers read with
 `getmany` in their own consumer group (`<app_id>-router`) and commit offsets
 by hand, only after what a batch routed is flushed and archived, and again
-when a rebalance takes partitions away (after the batch in hand is routed), so
-a peer joining or leaving cleanly re-routes nothing. A crash still leaves
+when a rebalance takes partitions away (after the batch in hand is routed) or
+the worker stops, so a peer joining or leaving cleanly re-routes nothing. A crash still leaves
 uncommitted input: at least once, and a re-routed event is recognised
 downstream by its sequence number (its input offset).
 """
@@ -28,6 +28,8 @@ log = logging.getLogger("amlwatch.streams.intake")
 
 BATCH = 500
 """Records taken per fetch at most (about 20 ms of routing: the other stages wait meanwhile)."""
+STOP_COMMIT_SECONDS = 5.0
+"""How long a stopping worker tries to commit what it routed."""
 
 
 def router_group(kafka: KafkaConfig) -> str:
@@ -87,9 +89,19 @@ class Intake:
             raise
         finally:
             self.consumer = None
-            if self.committing is not None and not self.committing.done():
-                self.committing.cancel()
+            await self._commit_at_stop(consumer)
             await consumer.stop()
+
+    async def _commit_at_stop(self, consumer: AIOKafkaConsumer) -> None:
+        """A stopping consumer is not told of a revocation: commit what was routed here, so a worker
+        that leaves cleanly leaves its partitions' next owner nothing to route again."""
+        try:
+            if self.committing is not None and not self.committing.done():
+                await asyncio.wait_for(asyncio.shield(self.committing), STOP_COMMIT_SECONDS)
+            if self.uncommitted:
+                await asyncio.wait_for(self._commit(consumer), STOP_COMMIT_SECONDS)
+        except (asyncio.TimeoutError, asyncio.CancelledError, KafkaError) as error:
+            log.warning("input not committed at stop", extra={"error": repr(error)})
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         """Commit what was routed so far, off the reading loop: a commit can take a while, and the

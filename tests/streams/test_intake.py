@@ -65,3 +65,49 @@ async def _two_intakes(kafka) -> list[tuple[int, int]]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return routed
+
+
+def test_a_clean_stop_commits_what_was_routed(kafka_bootstrap):
+    from kafka import KafkaConsumer, TopicPartition
+
+    from amlwatch.streams.intake import router_group
+
+    kafka = kafka_config(kafka_env(kafka_bootstrap))
+    create_topics(kafka)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap.split(","))
+    for i in range(RECORDS):
+        producer.send(kafka.trades_topic, key=str(i).encode(), value=b"{}")
+    producer.flush()
+    producer.close()
+    routed = asyncio.run(_stopped_after_one_batch(kafka))
+    reader = KafkaConsumer(bootstrap_servers=kafka_bootstrap.split(","), group_id=router_group(kafka),
+                           enable_auto_commit=False)
+    try:
+        committed = {p: reader.committed(TopicPartition(kafka.trades_topic, p)) for p in routed}
+    finally:
+        reader.close()
+    assert routed and committed == routed
+
+
+async def _stopped_after_one_batch(kafka) -> dict[int, int]:
+    """Next offset per partition routed by an intake stopped before its background commit could run."""
+    routed: dict[int, int] = {}
+    stuck = asyncio.Event()
+
+    async def route(batch: dict) -> dict:
+        routed.update({tp.partition: records[-1].offset + 1 for tp, records in batch.items()})
+        return {tp: records[-1].offset + 1 for tp, records in batch.items()}
+
+    async def tick() -> None:
+        if routed:
+            stuck.set()
+            await asyncio.sleep(60)        # the loop never reaches its commit
+
+    intake = Intake(kafka, [kafka.trades_topic], route, lambda tps: None, tick)
+    task = asyncio.ensure_future(intake.run())
+    try:
+        await asyncio.wait_for(stuck.wait(), 30)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return routed
