@@ -32,7 +32,9 @@ import fcntl
 import gzip
 import hashlib
 import os
+import queue
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -471,7 +473,8 @@ class RecordArchive:
 
     def __init__(self, root: str | os.PathLike, *, segment_max_bytes: int = DEFAULT_SEGMENT_MAX_BYTES,
                  fsync: bool = True, compress_level: int = 6, lock_timeout: float = 0.0,
-                 buffer_bytes: int = 1 << 20, on_seal: Callable[[Path], None] | None = None):
+                 buffer_bytes: int = 1 << 20, on_seal: Callable[[Path], None] | None = None,
+                 background_seals: bool = False):
         self.root = Path(root)
         self.on_seal = on_seal
         """Told of each sealed segment (the worker's last-seal-time metric)."""
@@ -483,6 +486,9 @@ class RecordArchive:
         self._streams: dict[str, _Stream] = {}
         self._event_streams: dict[int, _Stream] = {}
         self._closed = False
+        self._sealer = _Sealer() if background_seals else None
+        """Seals a full segment on a thread while appends go on (a long-running writer: the Kafka
+        worker); a 256 MB segment takes seconds to verify and compress, which inline is a pause."""
         _mkdirs(self.root)
 
     # ---- public API
@@ -537,6 +543,8 @@ class RecordArchive:
 
     def commit(self) -> dict[str, int]:
         """Make everything appended so far durable; returns each written stream's last sequence number."""
+        if self._sealer is not None:
+            self._sealer.raise_failure()
         heads = {}
         for st in self._streams.values():
             if st.dirty and st.open is not None:
@@ -553,6 +561,7 @@ class RecordArchive:
 
     def seal(self, kind: str | None = None, partition: int | None = None) -> list[Path]:
         """Seal the open segments (of one kind / partition, or all): commit, compress, manifest."""
+        self._wait_for_seals()
         self.commit()
         sealed = []
         for st in list(self._streams.values()):
@@ -571,6 +580,7 @@ class RecordArchive:
     def release(self, partition: int | None = None, kind: str | None = None) -> None:
         """Commit, then let go of streams (all, or one partition's / kind's), e.g. when a Kafka partition is
         revoked: files closed and locks released; open segments stay open for the next owner to resume."""
+        self._wait_for_seals()
         self.commit()
         for sid, st in list(self._streams.items()):
             if (kind is None or st.kind == kind) and (partition is None or st.partition == partition):
@@ -594,8 +604,11 @@ class RecordArchive:
         if self._closed:
             return
         try:
+            self._wait_for_seals()
             self.commit()
         finally:
+            if self._sealer is not None:
+                self._sealer.stop()
             for st in self._streams.values():
                 if st.open is not None:
                     st.open.handle.close()
@@ -652,7 +665,7 @@ class RecordArchive:
                 os.unlink(st.dir / entry)
                 st.dir_dirty = True
         segments = list_segments(st.dir, st.id)
-        opened = None
+        opens = []
         last_sealed = None
         for seg in segments:
             if seg.has_open and seg.has_manifest:
@@ -669,15 +682,19 @@ class RecordArchive:
                 raise ArchiveError(f"{seg.label}: sealed segment without its "
                                    f"{'manifest' if seg.has_sealed else 'file'}; run `amlwatch records verify`")
             if seg.has_open:
-                if opened is not None:
-                    raise ArchiveError(f"{st.id}: two open segments ({opened.label}, {seg.label}); "
-                                       "run `amlwatch records verify`")
-                opened = seg
+                opens.append(seg)
             elif seg.sealed:
                 last_sealed = seg
         if st.dir_dirty:
             fsync_dir(st.dir)
             st.dir_dirty = False
+        if len(opens) > 1:
+            # A writer that seals in the background stopped before sealing these. Each was closed
+            # (complete and durable) before the next began, so its seal is finished now.
+            for seg in opens[:-1]:
+                self._finish_seal(st.id, st.dir, _OpenSegment(seg.name, seg.path(OPEN), None, 0))
+            return self._recover(st)
+        opened = opens[0] if opens else None
         if last_sealed is not None:
             manifest = last_sealed.manifest()
             st.next_seq = manifest["last_seq"] + 1
@@ -717,7 +734,13 @@ class RecordArchive:
         seg = st.open
         if seg is None or day > seg.name.day or seg.bytes >= self.segment_max_bytes:
             if seg is not None:
-                self._seal_stream(st)
+                if self._sealer is None:
+                    self._seal_stream(st)
+                else:
+                    self._sealer.raise_failure()
+                    closed = self._close_segment(st)
+                    if closed is not None:
+                        self._sealer.submit(self._finish_seal, st.id, st.dir, closed)
             seg = self._create_segment(st, day)
         seq = st.next_seq
         body = orjson.dumps({"seq": seq, "prev": st.last_hash, **record}, default=json_default)
@@ -738,7 +761,21 @@ class RecordArchive:
         st.dir_dirty = True
         return st.open
 
+    def _wait_for_seals(self) -> None:
+        if self._sealer is not None:
+            self._sealer.wait()
+            self._sealer.raise_failure()
+
     def _seal_stream(self, st: _Stream) -> Path | None:
+        seg = self._close_segment(st)
+        if seg is None:
+            return None
+        sealed = self._finish_seal(st.id, st.dir, seg)
+        st.dir_dirty = False
+        return sealed
+
+    def _close_segment(self, st: _Stream) -> _OpenSegment | None:
+        """Make the open segment durable and stop writing to it (None when it was empty and removed)."""
         seg = st.open
         if seg is None:
             return None
@@ -753,10 +790,15 @@ class RecordArchive:
             fsync_dir(st.dir)
             st.dir_dirty = False
             return None
+        return seg
+
+    def _finish_seal(self, sid: str, directory: Path, seg: _OpenSegment) -> Path:
+        """Verify, compress and manifest a closed segment. Touches only that segment's files, so it
+        may run on the sealer thread while the stream's next segment is written."""
         _crash_point("seal.start")
-        sealed = st.dir / seg.name.file(SEALED)
+        sealed = directory / seg.name.file(SEALED)
         tmp = sealed.with_name(sealed.name + ".tmp")
-        stats = SegmentStats(st.id)
+        stats = SegmentStats(sid)
         digest = hashlib.sha256()
         with open(seg.path, "rb") as src, open(tmp, "wb") as raw_out:
             tee = _HashingWriter(raw_out, digest)
@@ -784,9 +826,9 @@ class RecordArchive:
             nbytes = raw_out.tell()
         _crash_point("seal.gz_written")
         os.replace(tmp, sealed)
-        fsync_dir(st.dir)
+        fsync_dir(directory)
         _crash_point("seal.gz_renamed")
-        manifest_path = st.dir / seg.name.file(MANIFEST)
+        manifest_path = directory / seg.name.file(MANIFEST)
         mtmp = manifest_path.with_name(manifest_path.name + ".tmp")
         manifest = stats.manifest(seg.name, digest.hexdigest(), nbytes)
         with open(mtmp, "wb") as out:
@@ -795,15 +837,54 @@ class RecordArchive:
             os.fsync(out.fileno())
         _crash_point("seal.manifest_written")
         os.replace(mtmp, manifest_path)
-        fsync_dir(st.dir)
+        fsync_dir(directory)
         _crash_point("seal.manifest_renamed")
         os.unlink(seg.path)
-        fsync_dir(st.dir)
-        st.dir_dirty = False
+        fsync_dir(directory)
         _crash_point("seal.done")
         if self.on_seal is not None:
             self.on_seal(sealed)
         return sealed
+
+
+class _Sealer:
+    """One thread sealing closed segments in the order they were closed. After a failure it seals
+    nothing more (those segments stay open, finished when the streams are next opened) and the
+    writer's next commit raises."""
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-sealer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable, *args) -> None:
+        self._jobs.put((fn, args))
+
+    def wait(self) -> None:
+        self._jobs.join()
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise ArchiveError(f"sealing a segment failed: {self._failure}") from self._failure
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                if self._failure is None:
+                    fn, args = job
+                    fn(*args)
+            except BaseException as error:
+                self._failure = error
+            finally:
+                self._jobs.task_done()
 
 
 class _HashingWriter:
