@@ -30,6 +30,7 @@ import orjson
 from amlwatch.alerts import wall_clock_now
 from amlwatch.config import Config
 
+from .app import track_produced_topics
 from .codecs import encode_alert
 from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
 from .gaps import Admit, GapGuard
@@ -143,7 +144,17 @@ class StreamRuntime:
         return commit
 
     async def _intake_task(self) -> None:
+        self._track_produced_topics(changelogs=False)
         await self.intake.run()
+
+    def _track_produced_topics(self, changelogs: bool = True) -> None:
+        """Tracking a topic asks the broker for it, which auto-creates a missing one with the broker's
+        defaults: the changelogs only once the Faust consumer is assigned, when they exist."""
+        kafka = self.kafka
+        topics = [kafka.work_topic, kafka.keyed_topic, kafka.alerts_topic, kafka.deadletter_topic]
+        if changelogs:
+            topics += [table.changelog_topic.get_topic_name() for table in self.tables.values()]
+        track_produced_topics(self.app.producer._ensure_producer(), topics)
 
     def _archive_input(self, message, parsed, dead: dict | None) -> int:
         """Keep one input message in the record archive; the bytes kept."""
@@ -485,6 +496,7 @@ class StreamRuntime:
                 self.metrics.forget_partition(tp.topic, tp.partition)
 
     async def _on_assigned(self, sender, assigned, **kwargs) -> None:
+        self._track_produced_topics()
         self._forget(assigned)
         now = time.monotonic()
         for tp in assigned:

@@ -9,6 +9,7 @@ re-processed event repeats the same alert id and consumers dedupe by it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import faust
 
@@ -43,3 +44,16 @@ def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = No
         stream_wait_empty=False,
         stream_recovery_delay=0.0,
     )
+
+
+def track_produced_topics(producer, topics: Iterable[str]) -> None:
+    """Keep every topic in `topics` in each metadata refresh of `producer` (an AIOKafkaProducer).
+
+    aiokafka's producer tracks a topic only when a send finds it missing from the last refresh, and
+    each refresh replaces the cluster map with just the tracked topics. A topic seen in the full
+    refresh at start stays untracked; once a later send tracks another (a changelog created at start),
+    the next refresh drops the untracked one while batches for it wait, the sender keeps refreshing
+    without it, and a flush never returns (found by losing a broker of three mid-stream).
+    """
+    for topic in topics:
+        producer.client.add_topic(topic)

@@ -47,3 +47,15 @@ def own_kafka(tmp_path):
         yield kafka
     finally:
         kafka.stop()
+
+
+@pytest.fixture
+def own_kafka_cluster(tmp_path):
+    """Three brokers of this test's own, to lose one of."""
+    require_kafka(local_kafka_available)
+    kafka = LocalKafka(home=tmp_path / "kafka", port=free_port_base(3))
+    kafka.start(nodes=3)
+    try:
+        yield kafka
+    finally:
+        kafka.stop()

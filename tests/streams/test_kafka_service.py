@@ -241,6 +241,30 @@ def test_a_broker_restart_mid_stream_loses_nothing(own_kafka, tmp_path):
         worker.stop()
 
 
+@pytest.mark.slow
+def test_a_broker_lost_from_three_mid_stream_loses_nothing(own_kafka_cluster, tmp_path):
+    """Replication 3, two in sync: a broker killed (SIGKILL, not restarted) while the worker works
+    through a backfill; leaders and the group coordinator move to the other two."""
+    bootstrap = own_kafka_cluster.bootstrap
+    env = {**kafka_env(bootstrap), "AMLWATCH_KAFKA__REPLICATION": "3", "AMLWATCH_KAFKA__MIN_INSYNC_REPLICAS": "2"}
+    kafka = kafka_config(env)
+    lines = make_stream(seed=9, trades=20_000, accounts=300, collections=30, hours=240)
+    want = replay_ids(lines, env)
+    create_topics(kafka)
+    produce(lines, kafka, heartbeat=True)
+    worker = Worker(env, tmp_path / "w1", "w1")
+    try:
+        collect(bootstrap, kafka.alerts_topic, lambda rs: len(rs) >= 10, 90)
+        own_kafka_cluster.kill_node(0)
+        lost = time.time()
+        records = collect(bootstrap, kafka.alerts_topic, lambda rs: want <= {r["alert_id"] for r in rs}, 240)
+        got = {r["alert_id"] for r in records}
+        assert got == want, (len(want - got), len(got - want), worker.output()[-3000:])
+        assert any(_epoch(r["detected_at"]) > lost for r in records), "the worker was done before the loss"
+    finally:
+        worker.stop()
+
+
 def _epoch(iso: str) -> float:
     from datetime import datetime
 
