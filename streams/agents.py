@@ -35,6 +35,7 @@ from .codecs import encode_alert
 from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
 from .gaps import Admit, GapGuard
 from .intake import Intake
+from .parsed import ParsedEventCache
 from .routing import Out, Router, frame_outs, source_name
 from .snapshots import CHUNK, SnapshotFailed, SnapshotStore, snapshot_in_child
 from .topics import input_topics, partition_counts
@@ -68,7 +69,9 @@ class StreamRuntime:
         self.work_partitions = counts[kafka.work_topic]
         self.keyed_partitions = counts[kafka.keyed_topic]
         self.sources = [source_name(t, p) for t in self.inputs for p in range(counts[t])]
-        self.router = Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic)
+        self.parsed = ParsedEventCache()
+        self.router = Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic,
+                             parse=self.parsed.parse)
         self.procs: dict[tuple[int, int], Any] = {}
         self.unacked: dict[tuple[int, int], list] = defaultdict(list)
         self.locks = {1: asyncio.Lock(), 2: asyncio.Lock()}
@@ -215,7 +218,7 @@ class StreamRuntime:
                 if message.offset <= proc.offset:
                     covered.append(event)
                 continue
-            a, o = proc.handle(message.offset, message.value)
+            a, o = proc.handle(message.offset, message.value, self.parsed.parse)
             alerts.extend(a)
             outs.extend(o)
             self.unacked[key].append(event)

@@ -15,7 +15,7 @@ import io
 import math
 import pickle
 import zlib
-from typing import Any
+from typing import Any, Callable
 
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
@@ -60,9 +60,11 @@ class _Processor:
         self.forwarded = 0
         self._sent_marker: tuple[float, bool] | None = None
 
-    def handle(self, offset: int, value: bytes) -> tuple[list[Alert], list[Out]]:
+    def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
+               ) -> tuple[list[Alert], list[Out]]:
         """Take one Kafka message (a frame of work messages); late events are processed at once, others
-        wait in the buffer."""
+        wait in the buffer. `parse` is the worker's shared one (streams/parsed.py); not kept, as the
+        processor is pickled."""
         self.offset = offset
         alerts: list[Alert] = []
         outs: list[Out] = []
@@ -71,14 +73,14 @@ class _Processor:
                 if self.buffer.mark(message.source, message.t, message.idle):
                     self.dirty = True
                 continue
-            late = self._take(message)
+            late = self._take(message, parse)
             if late is not None:
                 a, o = self._process(*late)
                 alerts.extend(a)
                 outs.extend(o)
         return alerts, outs
 
-    def _take(self, message: WorkEvent) -> tuple[Event, bytes] | None:
+    def _take(self, message: WorkEvent, parse: Callable[[bytes], Event]) -> tuple[Event, bytes] | None:
         """Buffer one event; the event itself when it is late (behind what was released)."""
         if message.seq <= self.last_seq.get(message.source, -1):
             # The sender restarted from an older snapshot (or its router re-read uncommitted input)
@@ -88,7 +90,7 @@ class _Processor:
         self.last_seq[message.source] = message.seq
         self.dirty = True
         try:
-            event = parse_event(message.raw)
+            event = parse(message.raw)
         except BadRecord:
             self.bad += 1
             return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
@@ -51,12 +51,14 @@ class Router:
     progress: dict[str, float] = field(default_factory=dict)
     last_offset: dict[str, int] = field(default_factory=dict)
     bad: int = 0
+    parse: Callable[[bytes], Event] = parse_event
+    """A worker passes its ParsedEventCache's parse, so its stages reuse the router's parse."""
 
     def route(self, topic: str, partition: int, offset: int, raw: bytes) -> tuple[Event | None, list[Out]]:
         source = source_name(topic, partition)
         self.last_offset[source] = offset
         try:
-            event = parse_event(raw)
+            event = self.parse(raw)
         except BadRecord as error:
             self.bad += 1
             key, value = encode_dead_letter(raw, error, topic, partition, offset)

@@ -25,6 +25,7 @@ from amlwatch.replay import replay
 from amlwatch.streams.codecs import (FRAME_BYTES, CodecError, WorkEvent, WorkMarker, decode_frame, decode_work,
                                      encode_event, encode_marker)
 from amlwatch.streams.ordering import ReorderBuffer
+from amlwatch.streams.parsed import ParsedEventCache
 from amlwatch.streams.processors import KeyedProcessor, WorkProcessor, build_stage_monitor
 from amlwatch.streams.routing import Out, Router, frame_outs, partition_for
 from amlwatch.streams.topics import input_key
@@ -161,7 +162,8 @@ class InMemoryPipeline:
         self.rng = random.Random(seed)
         self.inputs = {f"{topic}:{p}": deque() for topic in ("acc", "col", "trd") for p in range(input_partitions)}
         self.input_partitions = input_partitions
-        self.router = Router("work", work_partitions, "dead")
+        self.parsed = ParsedEventCache(capacity=256)      # shared by every stage, as in a worker; small, to turn over
+        self.router = Router("work", work_partitions, "dead", parse=self.parsed.parse)
         self.queues = {("work", p): [] for p in range(work_partitions)}
         self.queues.update({("keyed", p): [] for p in range(work_partitions)})
         self.read = defaultdict(int)
@@ -231,7 +233,7 @@ class InMemoryPipeline:
         take = self.rng.randint(1, 50)
         batch, self.queues[name] = queue[:take], queue[take:]
         for value in batch:
-            alerts, outs = proc.handle(0, value)
+            alerts, outs = proc.handle(0, value, self.parsed.parse)
             self.taken_since_save[name].append(value)
             self.alerts.extend(alerts)
             self._send(outs)
