@@ -18,6 +18,14 @@ from pathlib import Path
 
 import orjson
 
+from amlwatch.reporting.settings import (
+    LargeValueConfig,
+    PaymentKindConfig,
+    RiskConfig,
+    SuspiciousReportConfig,
+    WatchlistConfig,
+)
+
 DAY = 86_400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOUR = 3_600.0
@@ -202,7 +210,7 @@ class ServiceConfig:
     """DEBUG, INFO, WARNING, ERROR or CRITICAL; logs are JSON lines on stderr."""
 
 
-OPERATIONAL_SECTIONS = frozenset({"retention", "archive", "kafka", "service"})
+OPERATIONAL_SECTIONS = frozenset({"retention", "archive", "kafka", "service", "lvtr", "str_report", "risk"})
 """Sections that change where and how long things run or are kept, never which alerts are raised."""
 
 
@@ -221,6 +229,11 @@ class Config:
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    payment_kind: PaymentKindConfig = field(default_factory=PaymentKindConfig)
+    lvtr: LargeValueConfig = field(default_factory=LargeValueConfig)
+    str_report: SuspiciousReportConfig = field(default_factory=SuspiciousReportConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -316,6 +329,11 @@ def _coerce(key: str, hint, value):
         if not isinstance(value, str):
             raise ConfigError(key, f"expected a string, got {value!r}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"expected a table, got {value!r}")
+        inner = typing.get_args(hint)[1]
+        return {str(k): _coerce(f"{key}.{k}", inner, v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(key, f"expected a list of strings, got {value!r}")

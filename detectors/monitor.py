@@ -32,6 +32,7 @@ from .settlement import SettlementDetector
 from .speculation import PriceSpikeDetector, PumpDetector, RapidFlipDetector, TransferLockDetector
 from .structuring import StructuringDetector
 from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
+from .watchlist import WatchlistDetector
 
 EVICT_EVERY_SECONDS = 60.0
 TIME_EVERY = 64
@@ -57,6 +58,7 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
         SharedNationalIdDetector(config.identity, registry),
         UnregisteredPartyDetector(config.identity),
         StructuringDetector(config.structuring),
+        WatchlistDetector.from_config(config.watchlist),
     ]
 
 

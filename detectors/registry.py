@@ -15,7 +15,7 @@ MAX_DEVICES_PER_ACCOUNT = 16
 class AccountState:
     __slots__ = (
         "account_id", "kyc_level", "name_hash", "id_hash", "birth_year", "phone_hash",
-        "cards", "devices", "frozen", "closed", "registered_t",
+        "cards", "devices", "frozen", "closed", "registered_t", "region",
     )
 
     def __init__(self, account_id: str, t: float):
@@ -30,6 +30,7 @@ class AccountState:
         self.frozen = False
         self.closed = False
         self.registered_t = t
+        self.region: str | None = None
 
     def apply(self, event: AccountEvent) -> None:
         if event.kyc_level is not None:
@@ -42,6 +43,8 @@ class AccountState:
             self.birth_year = event.birth_year
         if event.phone_hash is not None:
             self.phone_hash = event.phone_hash
+        if event.region is not None:
+            self.region = event.region
         if event.bank_card_hashes is not None:
             self.cards = frozenset(event.bank_card_hashes)
         if event.device_id is not None and event.device_id not in self.devices:

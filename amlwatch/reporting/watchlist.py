@@ -1,0 +1,207 @@
+"""Block and watch lists of national ID, card and phone hashes, devices and accounts.
+
+A list file is an append-only change log (JSON Lines), so the file is its own audit trail:
+
+    {"op": "add", "list": "block", "kind": "id", "value": "<sha256 hex>", "effective": "2026-03-01T00:00:00+08:00",
+     "at": "<wall-clock UTC>", "by": "analyst-7", "reason": "court order 2026-11"}
+    {"op": "remove", "list": "block", "kind": "id", "value": "<sha256 hex>", "effective": "...", ...}
+
+Invariants:
+
+* Lists hold hashes only: `id`, `card` and `phone` values must be 64 lower-case hex digits (use
+  `amlwatch watchlist add`, which hashes a raw value as the contract does). Devices and accounts
+  are the contract's own identifiers.
+* A change applies from its `effective` event time, never from when a process read it: an event at
+  time t is checked against the entries effective at t. Replaying a stream with the same files gives
+  the same hits whenever the files were loaded, and a live reload (file mtime check or `reload()`)
+  changes nothing for events before an entry's effective time.
+* A malformed file is refused whole with a `WatchlistError` naming the file, line and field; on a
+  reload the lists in force stay in force (nothing is lost or half-applied).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import orjson
+
+from amlwatch.events import BadRecord, parse_time
+from amlwatch.reporting.hashing import HEX64
+
+LISTS = ("block", "watch")
+KINDS = ("id", "card", "phone", "device", "account")
+HASH_KINDS = ("id", "card", "phone")
+OPS = ("add", "remove")
+NEVER = float("inf")
+
+
+class WatchlistError(ValueError):
+    """A malformed list change; `field` names the offending field, `source` the file and line."""
+
+    def __init__(self, field: str, reason: str, source: str = ""):
+        super().__init__(f"{source + ': ' if source else ''}{field}: {reason}")
+        self.field = field
+        self.reason = reason
+        self.source = source
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    list: str
+    kind: str
+    value: str
+    since: float
+    until: float
+    reason: str
+    by: str
+    source: str
+
+    def active(self, t: float) -> bool:
+        return self.since <= t < self.until
+
+
+def parse_change(obj, source: str = "") -> dict:
+    """A validated change record (the dict as written); raises `WatchlistError`."""
+    if not isinstance(obj, dict):
+        raise WatchlistError("<record>", "expected a JSON object", source)
+    for name, allowed in (("op", OPS), ("list", LISTS), ("kind", KINDS)):
+        value = obj.get(name)
+        if value not in allowed:
+            raise WatchlistError(name, f"expected one of {', '.join(allowed)}, got {value!r}", source)
+    value = obj.get("value")
+    if not isinstance(value, str) or not value:
+        raise WatchlistError("value", "missing or not a string", source)
+    if obj["kind"] in HASH_KINDS and not HEX64.match(value):
+        raise WatchlistError("value", f"a {obj['kind']} entry must be a SHA-256 hash (64 lower-case hex digits); "
+                             "lists hold hashes only: use `amlwatch watchlist add` to hash a raw value", source)
+    effective = obj.get("effective")
+    if effective is not None:
+        if not isinstance(effective, str):
+            raise WatchlistError("effective", "expected ISO-8601 text with an offset", source)
+        try:
+            parse_time(effective, "effective")
+        except BadRecord as error:
+            raise WatchlistError("effective", error.reason, source) from None
+    for name in ("reason", "by", "at"):
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            raise WatchlistError(name, "expected a string", source)
+    return obj
+
+
+def read_changes(path: str | os.PathLike) -> list[dict]:
+    """Every change of one file, validated; the whole file or a `WatchlistError`."""
+    changes = []
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            source = f"{path}:{number}"
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise WatchlistError("<json>", f"invalid JSON: {error}", source) from None
+            change = parse_change(obj, source)
+            change["_source"] = source
+            changes.append(change)
+    return changes
+
+
+def _effective(change: dict) -> float:
+    text = change.get("effective")
+    return float("-inf") if text is None else parse_time(text, "effective").timestamp()
+
+
+def build_entries(changes: Iterable[dict]) -> list[Entry]:
+    """Entries with their active periods, from changes in file order (a remove ends the open entry)."""
+    open_entries: dict[tuple, dict] = {}
+    entries: list[Entry] = []
+    for change in changes:
+        key = (change["list"], change["kind"], change["value"])
+        t = _effective(change)
+        if change["op"] == "add":
+            if key not in open_entries:
+                open_entries[key] = {"since": t, "reason": change.get("reason") or "", "by": change.get("by") or "",
+                                     "source": change.get("_source", "")}
+        else:
+            started = open_entries.pop(key, None)
+            if started is not None:
+                entries.append(Entry(*key, started["since"], t, started["reason"], started["by"], started["source"]))
+    entries.extend(Entry(*key, e["since"], NEVER, e["reason"], e["by"], e["source"]) for key, e in open_entries.items())
+    return entries
+
+
+class Watchlist:
+    """The lists in force, indexed by (kind, value); loaded from change-log files, reloadable."""
+
+    def __init__(self, entries: Iterable[Entry] = (), paths: Iterable[str | os.PathLike] = ()):
+        self.paths = [Path(p) for p in paths]
+        self._stamps: dict[Path, tuple[int, int]] = {}
+        self.version = 0
+        """Bumped on every reload that changed the lists (logged by the worker, kept in audit)."""
+        self._install(list(entries))
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | os.PathLike]) -> "Watchlist":
+        watchlist = cls(paths=paths)
+        watchlist.reload(force=True)
+        return watchlist
+
+    def _install(self, entries: list[Entry]) -> None:
+        index: dict[tuple[str, str], list[Entry]] = {}
+        for entry in entries:
+            index.setdefault((entry.kind, entry.value), []).append(entry)
+        self.entries = entries
+        self.index = index
+
+    def reload(self, force: bool = False) -> bool:
+        """Re-read the files if any changed (mtime or size); True when the lists changed.
+
+        A malformed file raises `WatchlistError` and the lists in force stay as they were."""
+        stamps = {}
+        for path in self.paths:
+            stat = path.stat()
+            stamps[path] = (stat.st_mtime_ns, stat.st_size)
+        if not force and stamps == self._stamps:
+            return False
+        changes = [c for path in self.paths for c in read_changes(path)]
+        entries = build_entries(changes)
+        self._stamps = stamps
+        if entries == self.entries and not force:
+            return False
+        self._install(entries)
+        self.version += 1
+        return True
+
+    def lookup(self, kind: str, value: str | None, t: float) -> list[Entry]:
+        if value is None:
+            return []
+        found = self.index.get((kind, value))
+        if not found:
+            return []
+        return [e for e in found if e.active(t)]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class WatchlistReloader:
+    """Live only: checks the files' mtimes at most every `every` seconds of the caller's clock."""
+
+    def __init__(self, watchlist: Watchlist, every: float):
+        self.watchlist = watchlist
+        self.every = every
+        self.last = float("-inf")
+
+    def check(self, now: float) -> bool:
+        if now - self.last < self.every:
+            return False
+        self.last = now
+        return self.watchlist.reload()
+
+
+def load_watchlist(config) -> Watchlist:
+    """The lists named by `[watchlist] files` (a `WatchlistConfig`); empty when none."""
+    return Watchlist.from_files(config.files) if config.files else Watchlist()
