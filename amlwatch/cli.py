@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="first event time to report (ISO-8601 with offset)")
     p.add_argument("--until", help="last event time to read (ISO-8601 with offset)")
     p.add_argument("--no-model", action="store_true", help="rules only, no anomaly model")
+    p.add_argument("--reports", help="JSONL file for large-value reports and risk ratings (docs/REPORTING.md)")
     p.set_defaults(handler=cmd_replay)
 
     p = commands.add_parser("simulate", help="write a labelled synthetic marketplace stream")
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from amlwatch.ops.commands import add_commands as add_ops_commands
 
     add_ops_commands(commands)
+    from amlwatch.reporting.commands import add_commands as add_reporting_commands
+
+    add_reporting_commands(commands)
     return parser
 
 
@@ -115,7 +119,7 @@ def build_monitor(config, *, with_model: bool = True, **options):
 
 
 def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True,
-               archive=None, record=None):
+               archive=None, record=None, reports=None):
     """Replay a file (or, with `archive`, a record archive); with `record`, archive as it goes."""
     from amlwatch.deadletter import DeadLetterFile
     from amlwatch.records.replay import archive_replay, iter_archived_events
@@ -129,6 +133,10 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
         out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
         dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
         dead_letters = DeadLetterFile(dead)
+        if reports:
+            from amlwatch.reporting.commands import with_reports
+
+            monitor, record = with_reports(stack, monitor, config, reports, record)
         update, close = progress_bar()
         try:
             bounds = {"since": parse_bound(since, "--since"), "until": parse_bound(until, "--until")}
@@ -149,7 +157,8 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
 def cmd_replay(args) -> int:
     config = load_config(args.config)
     summary = run_replay(args.path, config, args.alerts_out, args.dead_letter, args.since, args.until,
-                         with_model=not args.no_model, archive=args.archive, record=args.record)
+                         with_model=not args.no_model, archive=args.archive, record=args.record,
+                         reports=args.reports)
     print(summary.table(), file=sys.stderr)
     return 0
 

@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Callable
 
 from amlwatch.events import Event, TradeEvent
-from amlwatch.paymentkind import payment_kind
+from amlwatch.paymentkind import is_organisation, payment_kind
 from amlwatch.reporting.settings import LargeValueConfig, PaymentKindConfig
 
 DAY = 86_400
@@ -40,6 +40,9 @@ class _Bucket:
     trades: list = field(default_factory=list)
     reported: str | None = None
     """report_id of the day's first report for this bucket, once emitted."""
+    id_hash: str | None = None
+    name_hash: str | None = None
+    state: object = None
 
 
 class LargeValueAggregator:
@@ -127,6 +130,7 @@ class LargeValueAggregator:
                 bucket = self.open.setdefault(day, {}).setdefault(key, _Bucket())
                 bucket.total += trade.price
                 bucket.trades.append(entry)
+                _identify(bucket, state)
                 continue
             reports.extend(self._late(day, key, trade, entry, state))
         return reports
@@ -145,6 +149,7 @@ class LargeValueAggregator:
         bucket = buckets.setdefault(key, _Bucket())
         bucket.total += trade.price
         bucket.trades.append(entry)
+        _identify(bucket, state)
         threshold = self.config.threshold(key[1])
         if bucket.reported is not None:
             return [self._report(day, key, bucket, "supplement", closed_by="late_trade", late=True,
@@ -161,7 +166,7 @@ class LargeValueAggregator:
         for key in sorted(buckets):
             bucket = buckets[key]
             if bucket.total >= self.config.threshold(key[1]):
-                report = self._report(day, key, bucket, "normal", closed_by=closed_by)
+                report = self._report(day, key, bucket, "normal", closed_by=closed_by, state=bucket.state)
                 bucket.reported = report["report_id"]
                 reports.append(report)
         self.closed[day] = buckets
@@ -184,6 +189,9 @@ class LargeValueAggregator:
             "message_kind": message_kind,
             "original_report_id": original,
             "customer": customer,
+            "customer_id_hash": bucket.id_hash,
+            "customer_name_hash": bucket.name_hash,
+            "customer_type": "organisation" if is_organisation(state, self.kinds, customer) else "individual",
             "day": self.day_text(day),
             "day_offset": self.config.day_offset,
             "payment_kind": kind,
@@ -203,6 +211,14 @@ class LargeValueAggregator:
     def state_size(self) -> dict[str, int]:
         return {"open_days": len(self.open), "open_buckets": sum(len(b) for b in self.open.values()),
                 "closed_days_kept": len(self.closed)}
+
+
+def _identify(bucket: _Bucket, state) -> None:
+    """The customer's hashes as the registry knew them at its latest trade of the day."""
+    if state is not None:
+        bucket.state = state
+        bucket.id_hash = state.id_hash or bucket.id_hash
+        bucket.name_hash = state.name_hash or bucket.name_hash
 
 
 def _trade_dict(entry: tuple) -> dict:

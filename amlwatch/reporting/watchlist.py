@@ -205,3 +205,12 @@ class WatchlistReloader:
 def load_watchlist(config) -> Watchlist:
     """The lists named by `[watchlist] files` (a `WatchlistConfig`); empty when none."""
     return Watchlist.from_files(config.files) if config.files else Watchlist()
+
+
+def _iso(t: float) -> str | None:
+    """UTC text of an entry's bound; None for an open one."""
+    from datetime import datetime, timezone
+
+    if t in (NEVER, float("-inf")):
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
