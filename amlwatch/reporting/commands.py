@@ -46,6 +46,8 @@ def add_commands(commands) -> None:
     q = reports.add_parser("ratings", help="customer risk ratings (per account and per person)")
     _add_source(q)
     q.add_argument("--labels", help="analysts' dispositions (labels.jsonl)")
+    q.add_argument("--stored", action="store_true", help="with --archive: the ratings kept in the archive")
+    q.add_argument("--account", help="only this account's ratings (and its person's)")
     q.add_argument("--history", action="store_true", help="every rating change, not just each subject's latest")
     q.add_argument("--subject", choices=("account", "person", "all"), default="all")
     q.add_argument("--format", choices=("json", "csv"), default="json")
@@ -202,12 +204,22 @@ def cmd_ratings(args) -> int:
     from amlwatch.reporting.exports import latest_ratings, ratings_csv, to_json
     from amlwatch.reporting.risk import Dispositions
 
+    from amlwatch.reporting.pipeline import archived_records
+    from amlwatch.reporting.str_draft import ReportRequestError
+
     config = load_config(args.config)
-    dispositions = Dispositions.load(args.labels) if args.labels else None
-    records, _ = run_reporting(_records(args), config, lvtr=False, ratings=True, with_detectors=True,
-                               with_model=not args.no_model, dispositions=dispositions)
+    if args.stored:
+        if not args.archive:
+            raise ReportRequestError("--stored", "reads an archive: give --archive DIR")
+        records = list(archived_records(args.archive, "risk_rating"))
+    else:
+        dispositions = Dispositions.load(args.labels) if args.labels else None
+        records, _ = run_reporting(_records(args), config, lvtr=False, ratings=True, with_detectors=True,
+                                   with_model=not args.no_model, dispositions=dispositions)
     ratings = [r for r in records if r["record_type"] == "risk_rating"
                and (args.subject == "all" or r["subject_kind"] == args.subject)]
+    if args.account:
+        ratings = [r for r in ratings if r["subject"] == args.account or args.account in r.get("accounts", ())]
     if not args.history:
         ratings = latest_ratings(ratings)
     _write(args.out, to_json(ratings) if args.format == "json" else ratings_csv(ratings))

@@ -7,8 +7,9 @@ lists the rules that gave its points, so a rating is explained by itself.
 
 Invariants:
 
-* An account is rated again on every relevant event: its own account events, its trades and every
-  alert naming it; its person is rated again with it. A rating is emitted only when the level, the
+* An account is rated again on every relevant event: its own account events, its trades, every
+  alert naming it and every change of a linked account's rating; its person is rated again whenever
+  one of its accounts' ratings or its set of accounts changes. A rating is emitted only when the level, the
   score or the rules behind it changed, so the output is a change log of ratings.
 * Linked accounts count by their own risk without links (no account's rating feeds back into
   itself through a sibling), so ratings settle in one pass and do not depend on order of siblings.
@@ -239,17 +240,24 @@ class RiskRater:
         score = sum(p for _, p, _ in reasons)
         return self._level(score), score, reasons
 
-    def _rate(self, account: str, event: Event) -> list[dict]:
+    def _rate(self, account: str, event: Event, *, siblings: bool = True) -> list[dict]:
+        """The account's rating if it changed; then its person's, and its linked accounts' (whose
+        `linked.*` reason follows this account's own risk)."""
         level, score, reasons = self.rating_of(account)
         profile = self._profile(account)
         out = []
         signature = (level, round(score, 4), tuple(r for r, _, _ in reasons))
-        if signature != profile.last:
+        changed = signature != profile.last
+        if changed:
             previous = profile.last[0] if profile.last else None
             profile.last = signature
             out.append(self._record("account", account, level, score, reasons, previous, event))
         state = self.registry.accounts.get(account) if self.registry is not None else None
-        if state is not None and state.id_hash is not None:
+        if state is not None and state.id_hash is not None and (changed or isinstance(event, AccountEvent)):
+            if siblings:
+                for other in self.registry.accounts_sharing_id(state):
+                    if other != account:
+                        out.extend(self._rate(other, event, siblings=False))
             out.extend(self._rate_person(state.id_hash, event))
         return out
 

@@ -64,6 +64,8 @@ class LargeValueConfig:
     institution_name: str = ""
     institution_code: str = ""
     """The reporting institution's name and code in the XML header (the platform fills them in)."""
+    topic: str = "aml.reports"
+    """Kafka topic of the report records (the worker's wiring, docs/REPORTING.md)."""
 
     def __post_init__(self):
         _with_defaults(self, "trait_codes")
@@ -145,6 +147,8 @@ class RiskConfig:
     peer_min_accounts: int = 20
     watchlist_block: float = 100.0
     watchlist_watch: float = 30.0
+    topic: str = "aml.ratings"
+    """Kafka topic of the ratings (the worker's wiring, docs/REPORTING.md)."""
 
     def __post_init__(self):
         _with_defaults(self, "alert_points")

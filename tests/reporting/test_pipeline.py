@@ -95,6 +95,12 @@ def test_reports_kept_in_the_archive_are_the_reports_recomputed(stream, tmp_path
         assert main(["report", "lvtr", "--day", day, "--events", str(stream), "--config", str(config_file),
                      "--format", fmt, "--out", str(tmp_path / f"out.{fmt}")]) == 0
     assert (tmp_path / "out.csv").read_text().count("\n") == 1 + sum(len(r["trades"]) for r in outputs["events"])
+    rated = next(r for r in written if r["record_type"] == "risk_rating" and r["level"] != "low")
+    out = tmp_path / "ratings.json"
+    assert main(["report", "ratings", "--archive", str(archive), "--stored", "--account", rated["subject"],
+                 "--history", "--out", str(out)]) == 0
+    kept = orjson.loads(out.read_bytes())
+    assert rated in kept and all(rated["subject"] in (r["subject"], *r.get("accounts", ())) for r in kept)
 
 
 def test_a_malformed_day_is_a_clear_error(stream, capsys):
