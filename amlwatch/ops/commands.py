@@ -59,4 +59,6 @@ def _toml_value(value) -> str:
         return orjson.dumps(value).decode()
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{orjson.dumps(k).decode()} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no TOML spelling for {value!r}")
