@@ -64,6 +64,8 @@ class LargeValueAggregator:
         """The last day number closed (days up to it are closed, whether they saw trades or not)."""
         self.late_unassessed = 0
         self.late_assessed = 0
+        self._next_close = float("-inf")
+        """The watermark at which the next day closes (most events only move the watermark)."""
 
     # -- time
 
@@ -93,9 +95,10 @@ class LargeValueAggregator:
         if t <= self.watermark:
             return []
         self.watermark = t
-        last_closable = self.day_of(t - self.close_delay) - 1
-        if self.closed_through is not None and last_closable <= self.closed_through:
+        if t < self._next_close:
             return []
+        last_closable = self.day_of(t - self.close_delay) - 1
+        self._next_close = self.day_end(last_closable + 1) + self.close_delay
         reports = []
         for day in sorted(d for d in self.open if d <= last_closable):
             reports.extend(self._close(day, "watermark"))
@@ -117,17 +120,23 @@ class LargeValueAggregator:
         day = self.day_of(trade.t)
         late = self.closed_through is not None and day <= self.closed_through
         reports = []
+        price = str(trade.price)
         for customer, direction, state, other, counterparty in (
                 (trade.buyer_id, "pay", buyer, seller, trade.seller_id),
                 (trade.seller_id, "receive", seller, buyer, trade.buyer_id)):
             if self.owns is not None and not self.owns(customer):
                 continue
             kind = payment_kind(trade, state, self.kinds, customer_id=customer, counterparty_state=other)
-            entry = (trade.trade_id, trade.ts, str(trade.price), counterparty, trade.payment_method,
+            entry = (trade.trade_id, trade.ts, price, counterparty, trade.payment_method,
                      trade.instrument_hash, trade.collection_id, trade.token_id, trade.event_id)
             key = (customer, kind, direction)
             if not late:
-                bucket = self.open.setdefault(day, {}).setdefault(key, _Bucket())
+                buckets = self.open.get(day)
+                if buckets is None:
+                    buckets = self.open[day] = {}
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = _Bucket()
                 bucket.total += trade.price
                 bucket.trades.append(entry)
                 _identify(bucket, state)
