@@ -149,6 +149,13 @@ class Watchlist:
         watchlist.reload(force=True)
         return watchlist
 
+    def __reduce__(self):
+        """A streaming snapshot keeps the files' names, not their entries: a restored worker reads the
+        lists as they are now (entries are effective-dated, so that judges every event as replay does)."""
+        if self.paths:
+            return Watchlist.from_files, ([str(p) for p in self.paths],)
+        return Watchlist, (self.entries,)
+
     def _install(self, entries: list[Entry]) -> None:
         index: dict[tuple[str, str], list[Entry]] = {}
         for entry in entries:

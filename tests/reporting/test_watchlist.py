@@ -138,3 +138,32 @@ def test_cli_malformed_request_is_a_clear_error_and_the_file_is_unchanged(tmp_pa
     assert "SHA-256" in capsys.readouterr().err
     assert main(["watchlist", "add", "--kind", "account", "a", "--effective", "soon", "--file", str(lists)]) == 2
     assert lists.read_bytes() == before
+
+
+def test_a_snapshot_keeps_the_file_names_and_a_restore_reads_the_lists_as_they_are_now(tmp_path):
+    import pickle
+
+    lists = tmp_path / "lists.jsonl"
+    _change(lists, kind="account", value="acc-1")
+    watchlist = Watchlist.from_files([lists])
+    blob = pickle.dumps(watchlist)
+    assert b"acc-1" not in blob
+    _change(lists, kind="account", value="acc-2")
+    restored = pickle.loads(blob)
+    assert len(restored) == 2 and restored.lookup("account", "acc-2", 0.0)
+    in_memory = pickle.loads(pickle.dumps(Watchlist(watchlist.entries)))
+    assert len(in_memory) == 1
+
+
+def test_cli_remove_ends_an_entry_and_show_lists_what_is_in_force(tmp_path, capsys):
+    lists = tmp_path / "lists.jsonl"
+    assert main(["watchlist", "add", "--kind", "account", "acc-9", "--file", str(lists),
+                 "--effective", "2026-03-01T00:00:00+08:00"]) == 0
+    assert main(["watchlist", "remove", "--kind", "account", "acc-9", "--file", str(lists),
+                 "--effective", "2026-03-02T00:00:00+08:00"]) == 0
+    capsys.readouterr()
+    assert main(["watchlist", "show", "--file", str(lists), "--at", "2026-03-01T12:00:00+08:00"]) == 0
+    shown = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["value"], e["until"]) for e in shown] == [("acc-9", "2026-03-01T16:00:00+00:00")]
+    assert main(["watchlist", "show", "--file", str(lists), "--at", "2026-03-02T12:00:00+08:00"]) == 0
+    assert capsys.readouterr().out == ""
