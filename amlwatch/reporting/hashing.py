@@ -19,18 +19,15 @@ import hashlib
 import re
 import unicodedata
 
+from amlwatch.reporting.errors import ReportingError
+
 HASHED_KINDS = ("id", "card", "phone", "name")
 PLAIN_KINDS = ("device", "account")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class HashingError(ValueError):
+class HashingError(ReportingError):
     """A raw value that cannot be normalised; `field` names the kind."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 def normalise(kind: str, raw: str) -> str:

@@ -62,20 +62,21 @@ class ReportingMonitor:
 
     def advance(self, t: float):
         alerts = self.monitor.advance(t)
-        out = self.lvtr.advance(t) if self.lvtr is not None else []
-        self._emit(out)
+        self._emit(self._released(alerts) + (self.lvtr.advance(t) if self.lvtr is not None else []))
         return alerts
 
     def flush(self):
         alerts = self.monitor.flush()
+        self._emit(self._released(alerts) + (self.lvtr.flush() if self.lvtr is not None else []))
+        return alerts
+
+    def _released(self, alerts) -> list[dict]:
+        """Alerts the core released without a new event (grace ended, end of stream) re-rate their accounts."""
         out = []
-        if self.rater is not None and alerts:
+        if self.rater is not None:
             for alert in alerts:
                 out.extend(self._rate_released(alert))
-        if self.lvtr is not None:
-            out.extend(self.lvtr.flush())
-        self._emit(out)
-        return alerts
+        return out
 
     def _rate_released(self, alert) -> list[dict]:
         """Alerts released at the end of a stream re-rate their accounts (as of the alert's event)."""

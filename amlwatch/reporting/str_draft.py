@@ -23,6 +23,7 @@ import orjson
 
 from amlwatch.alerts import SEVERITIES, TYPOLOGIES
 from amlwatch.events import AccountEvent, BadRecord, CollectionEvent, TradeEvent, parse_event
+from amlwatch.reporting.errors import ReportingError
 from amlwatch.reporting.settings import SuspiciousReportConfig
 
 MESSAGE_KINDS = ("normal", "supplement", "correction", "delete", "resend")
@@ -30,13 +31,8 @@ NEEDS_ORIGINAL = frozenset({"supplement", "correction", "delete", "resend"})
 NOT_REPORTED = frozenset({"dismissed", "false_positive", "benign", "closed_no_action"})
 
 
-class ReportRequestError(ValueError):
+class ReportRequestError(ReportingError):
     """A malformed report request; `field` names what is wrong."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass

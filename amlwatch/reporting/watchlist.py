@@ -29,6 +29,7 @@ from typing import Iterable
 import orjson
 
 from amlwatch.events import BadRecord, parse_time
+from amlwatch.reporting.errors import ReportingError
 from amlwatch.reporting.hashing import HEX64
 
 LISTS = ("block", "watch")
@@ -38,14 +39,8 @@ OPS = ("add", "remove")
 NEVER = float("inf")
 
 
-class WatchlistError(ValueError):
+class WatchlistError(ReportingError):
     """A malformed list change; `field` names the offending field, `source` the file and line."""
-
-    def __init__(self, field: str, reason: str, source: str = ""):
-        super().__init__(f"{source + ': ' if source else ''}{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.source = source
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,18 +13,15 @@ from importlib import resources
 
 from lxml import etree
 
+from amlwatch.reporting.errors import ReportingError
+
 MESSAGE_KINDS = {"normal": "N", "supplement": "S", "correction": "C", "delete": "D", "resend": "R"}
 DIRECTIONS = {"receive": "01", "pay": "02"}
 URGENCY = {"normal": "01", "urgent": "02"}
 
 
-class SchemaError(ValueError):
+class SchemaError(ReportingError):
     """A document that does not validate against its shipped schema; `field` is the first bad element."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @lru_cache(maxsize=None)
@@ -52,6 +49,24 @@ def _add(parent, tag: str, text=None, optional: bool = False):
     if text is not None:
         node.text = _NOT_XML.sub("\ufffd", str(text))
     return node
+
+
+HVTR_TRADE = (("TICD", "trade_id"), ("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"),
+              ("TSTP", "payment_method"), ("CTAC?", "instrument_hash"), ("TCAC", "counterparty"),
+              ("CLID", "collection_id"), ("TKID", "token_id"))
+BSTR_TRADE = (("TICD", "trade_id"), ("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"), ("TSTP", "payment_method"),
+              ("CTAC", "instrument_hash"), ("BYAC", "buyer_id"), ("SLAC", "seller_id"), ("CLID", "collection_id"),
+              ("TKID", "token_id"))
+BSTR_ALERT = (("ALID", "alert_id"), ("DTNM", "detector"), ("TYPL", "typology"), ("SVRT", "severity"), ("ALTM", "ts"))
+
+
+def _row(parent, tag: str, values: dict, columns, optional: bool = False):
+    """One element with a child per (tag, key) column; a tag ending in `?` (or all, with `optional`)
+    is left out when the value is missing."""
+    row = _add(parent, tag)
+    for child, key in columns:
+        _add(row, child.rstrip("?"), values.get(key), optional=optional or child.endswith("?"))
+    return row
 
 
 def _serialise(root) -> bytes:
@@ -85,16 +100,8 @@ def hvtr_xml(reports: list[dict], day: str, *, institution_name: str = "", insti
         _add(node, "LATE", "true" if report["late"] else "false")
         trades = _add(node, "TSDTs")
         for trade in report["trades"]:
-            row = _add(trades, "TSDT")
-            _add(row, "TICD", trade["trade_id"])
-            _add(row, "TSTM", trade["ts"])
-            _add(row, "CRAT", trade["amount"])
-            _add(row, "CRTP", "CNY")
-            _add(row, "TSTP", trade.get("payment_method") or "none")
-            _add(row, "CTAC", trade.get("instrument_hash"), optional=True)
-            _add(row, "TCAC", trade["counterparty"])
-            _add(row, "CLID", trade["collection_id"])
-            _add(row, "TKID", trade["token_id"])
+            _row(trades, "TSDT", {**trade, "currency": "CNY", "payment_method": trade.get("payment_method") or "none"},
+                 HVTR_TRADE)
     validate(root, "HVTR")
     return _serialise(root)
 
@@ -141,20 +148,10 @@ def bstr_xml(draft: dict) -> bytes:
         _party(counterparties, "TCIF", party)
     trades = _add(root, "TSDTs")
     for trade in draft["transactions"]:
-        row = _add(trades, "TSDT")
-        _add(row, "TICD", trade["trade_id"])
-        for tag, key in (("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"), ("TSTP", "payment_method"),
-                         ("CTAC", "instrument_hash"), ("BYAC", "buyer_id"), ("SLAC", "seller_id"),
-                         ("CLID", "collection_id"), ("TKID", "token_id")):
-            _add(row, tag, trade.get(key), optional=True)
+        row = _row(trades, "TSDT", trade, BSTR_TRADE, optional=True)
         _add(row, "RSLV", "true" if trade.get("resolved") else "false")
     alerts = _add(root, "ALRTs")
     for alert in draft["alerts"]:
-        row = _add(alerts, "ALRT")
-        _add(row, "ALID", alert["alert_id"])
-        _add(row, "DTNM", alert["detector"])
-        _add(row, "TYPL", alert["typology"])
-        _add(row, "SVRT", alert["severity"])
-        _add(row, "ALTM", alert["ts"])
+        _row(alerts, "ALRT", alert, BSTR_ALERT)
     validate(root, "BSTR")
     return _serialise(root)

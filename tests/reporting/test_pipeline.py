@@ -119,3 +119,26 @@ def test_ratings_export_as_json_and_csv(stream, tmp_path):
                  "--out", str(out_csv)]) == 0
     header, *rows = out_csv.read_text().splitlines()
     assert header.startswith("rating_id,subject_kind") and rows and all(",person," in row for row in rows)
+
+
+def test_alerts_released_by_the_watermark_or_the_end_of_the_stream_are_rated():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detectors"))
+    from eventfactory import at, trade, world
+
+    config = Config()
+    # The buyer is unknown to the registry: the identity checks wait for its late registry data.
+    events = [e for e in world("acc-s") if e["type"] != "account" or e["account_id"] != "acc-ghost"]
+    events.append(trade("acc-s", "acc-ghost", at(hours=1)))
+    for release in ("advance", "flush"):
+        sink = ListSink()
+        monitor = ReportingMonitor(Monitor(config), config, sink, lvtr=False)
+        for record in events:
+            monitor.observe(parse_event(orjson.dumps(record)))
+        before = len(sink.records)
+        released = monitor.advance(parse_event(orjson.dumps(events[-1])).t + 3600) if release == "advance" else monitor.flush()
+        assert released, release
+        ghost = [r for r in sink.records[before:] if r["subject"] == "acc-ghost"]
+        assert ghost and any(reason["rule"].startswith("alerts.") for reason in ghost[-1]["reasons"]), release
