@@ -58,7 +58,7 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
         SharedNationalIdDetector(config.identity, registry),
         UnregisteredPartyDetector(config.identity),
         StructuringDetector(config.structuring),
-        WatchlistDetector.from_config(config.watchlist),
+        WatchlistDetector.from_config(config),
     ]
 
 

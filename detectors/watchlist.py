@@ -34,7 +34,7 @@ class WatchlistDetector(Detector):
 
     @classmethod
     def from_config(cls, config) -> "WatchlistDetector":
-        """The lists of `[watchlist] files` (a `WatchlistConfig`), loaded once; none: an idle detector."""
+        """The lists of `[watchlist]` (files, topic) of a `Config`, loaded once; none: an idle detector."""
         return cls(load_watchlist(config))
 
     def observe(self, view: TradeView) -> list[Alert]:

@@ -63,7 +63,10 @@ def add_commands(commands) -> None:
         q.add_argument("value")
         q.add_argument("--kind", required=True, choices=("id", "card", "phone", "device", "account"))
         q.add_argument("--list", dest="list_name", choices=("block", "watch"), default="block")
-        q.add_argument("--file", required=True, help="the watchlist change log (JSON Lines)")
+        q.add_argument("--file", help="the watchlist change log (JSON Lines)")
+        q.add_argument("--topic", help="also (or instead) publish the entry's state to this compacted topic")
+        q.add_argument("--bootstrap", help="Kafka bootstrap for --topic (default: the config's [kafka] bootstrap)")
+        q.add_argument("--config")
         q.add_argument("--hashed", action="store_true", help="VALUE is already the contract's SHA-256 hash")
         q.add_argument("--effective", help="event time it applies from (ISO-8601 with offset; default now)")
         q.add_argument("--reason", default="")
@@ -233,6 +236,8 @@ def cmd_watchlist_change(args) -> int:
     from amlwatch.reporting.hashing import HASHED_KINDS, contract_hash
     from amlwatch.reporting.watchlist import WatchlistError, parse_change, read_changes
 
+    if not args.file and not args.topic:
+        raise WatchlistError("--file", "give the change log (--file) and/or a compacted topic (--topic)")
     value = args.value
     if args.kind in HASHED_KINDS and not args.hashed:
         value = contract_hash(args.kind, value)
@@ -245,22 +250,45 @@ def cmd_watchlist_change(args) -> int:
     change = parse_change({"op": args.op, "list": args.list_name, "kind": args.kind, "value": value,
                            "effective": effective, "at": now.isoformat(timespec="milliseconds"),
                            "by": args.by, "reason": args.reason}, "request")
-    path = Path(args.file)
-    if path.exists():
+    path = Path(args.file) if args.file else None
+    if path is not None and path.exists():
         read_changes(path)  # a malformed log is refused before it grows
-    line = orjson.dumps(change) + b"\n"
-    with open(path, "ab") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+    if args.topic:
+        _publish(args, change)
+    if path is not None:
+        with open(path, "ab") as handle:
+            handle.write(orjson.dumps(change) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
     if args.archive:
         from amlwatch.records import RecordArchive
 
         with RecordArchive(args.archive) as archive:
-            archive.append_audit(f"watchlist.{args.op}", change=change, file=str(path))
+            archive.append_audit(f"watchlist.{args.op}", change=change, file=str(path) if path else None,
+                                 topic=args.topic)
             archive.commit()
     print(f"{args.op} {args.list_name} {args.kind} {value} effective {effective}", file=sys.stderr)
     return 0
+
+
+def _publish(args, change: dict) -> None:
+    """The entry's new state on the compacted topic: an add opens it, a remove closes the open one."""
+    from amlwatch.reporting.watchlist import WatchlistError, _iso
+    from amlwatch.reporting.watchlist_topic import ensure_topic, publish_state, read_topic_entries
+
+    bootstrap = args.bootstrap or load_config(args.config).kafka.bootstrap
+    ensure_topic(bootstrap, args.topic)
+    state = {k: change[k] for k in ("list", "kind", "value", "effective", "at", "by", "reason")}
+    state["until"] = None
+    if change["op"] == "remove":
+        current = [e for e in read_topic_entries(bootstrap, args.topic)
+                   if (e.list, e.kind, e.value) == (change["list"], change["kind"], change["value"])]
+        if not current or current[0].until != float("inf"):
+            raise WatchlistError("value", f"no {change['list']} {change['kind']} entry in force on {args.topic}")
+        state["effective"], state["until"] = _iso(current[0].since), change["effective"]
+        state["reason"] = current[0].reason
+        state["removed_by"], state["removal_reason"] = change["by"], change["reason"]
+    publish_state(bootstrap, args.topic, state)
 
 
 def cmd_watchlist_show(args) -> int:

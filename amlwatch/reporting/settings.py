@@ -162,5 +162,7 @@ class WatchlistConfig:
 
     files: tuple[str, ...] = ()
     """Watchlist change logs (JSON Lines); empty: no lists, the detector raises nothing."""
+    topic: str = ""
+    """A compacted topic of entry states (on `[kafka] bootstrap`), read with the files; empty: none."""
     reload_check_seconds: float = 30.0
     """Live: how often (wall clock) the files' mtimes are checked; replay loads them once."""

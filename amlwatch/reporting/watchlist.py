@@ -131,24 +131,27 @@ def build_entries(changes: Iterable[dict]) -> list[Entry]:
 class Watchlist:
     """The lists in force, indexed by (kind, value); loaded from change-log files, reloadable."""
 
-    def __init__(self, entries: Iterable[Entry] = (), paths: Iterable[str | os.PathLike] = ()):
+    def __init__(self, entries: Iterable[Entry] = (), paths: Iterable[str | os.PathLike] = (),
+                 topic: tuple[str, str] | None = None):
+        """`topic` is (bootstrap, topic name) of a compacted topic of entry states (`watchlist_topic`)."""
         self.paths = [Path(p) for p in paths]
+        self.topic = tuple(topic) if topic else None
         self._stamps: dict[Path, tuple[int, int]] = {}
         self.version = 0
         """Bumped on every reload that changed the lists (logged by the worker, kept in audit)."""
         self._install(list(entries))
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike]) -> "Watchlist":
-        watchlist = cls(paths=paths)
+    def from_files(cls, paths: Iterable[str | os.PathLike], topic: tuple[str, str] | None = None) -> "Watchlist":
+        watchlist = cls(paths=paths, topic=topic)
         watchlist.reload(force=True)
         return watchlist
 
     def __reduce__(self):
         """A streaming snapshot keeps the files' names, not their entries: a restored worker reads the
         lists as they are now (entries are effective-dated, so that judges every event as replay does)."""
-        if self.paths:
-            return Watchlist.from_files, ([str(p) for p in self.paths],)
+        if self.paths or self.topic:
+            return Watchlist.from_files, ([str(p) for p in self.paths], self.topic)
         return Watchlist, (self.entries,)
 
     def _install(self, entries: list[Entry]) -> None:
@@ -166,10 +169,14 @@ class Watchlist:
         for path in self.paths:
             stat = path.stat()
             stamps[path] = (stat.st_mtime_ns, stat.st_size)
-        if not force and stamps == self._stamps:
+        if not force and stamps == self._stamps and self.topic is None:
             return False
         changes = [c for path in self.paths for c in read_changes(path)]
         entries = build_entries(changes)
+        if self.topic is not None:
+            from amlwatch.reporting.watchlist_topic import read_topic_entries
+
+            entries += read_topic_entries(*self.topic)
         self._stamps = stamps
         if entries == self.entries and not force:
             return False
@@ -205,8 +212,10 @@ class WatchlistReloader:
 
 
 def load_watchlist(config) -> Watchlist:
-    """The lists named by `[watchlist] files` (a `WatchlistConfig`); empty when none."""
-    return Watchlist.from_files(config.files) if config.files else Watchlist()
+    """The lists of `[watchlist] files` and `topic` (on `[kafka] bootstrap`) of a `Config`; empty when none."""
+    lists = config.watchlist
+    topic = (config.kafka.bootstrap, lists.topic) if lists.topic else None
+    return Watchlist.from_files(lists.files, topic) if lists.files or topic else Watchlist()
 
 
 def _iso(t: float) -> str | None:

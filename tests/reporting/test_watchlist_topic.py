@@ -1,0 +1,52 @@
+"""Watchlists on a compacted topic of the real broker: published, read back, reloaded, removed."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.kafka_broker import kafka_available, kafka_cluster, require_kafka  # noqa: E402
+
+from amlwatch.cli import main  # noqa: E402
+from amlwatch.reporting.watchlist import Watchlist, WatchlistError  # noqa: E402
+from amlwatch.reporting.watchlist_topic import ensure_topic, read_topic_entries  # noqa: E402
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def bootstrap():
+    require_kafka(kafka_available)
+    with kafka_cluster(nodes=1) as servers:
+        yield servers
+
+
+def test_add_and_remove_through_the_topic_and_a_reload_sees_them(bootstrap, tmp_path):
+    topic = f"test.watchlist.{uuid.uuid4().hex[:8]}"
+    common = ["--kind", "account", "--topic", topic, "--bootstrap", bootstrap]
+    assert main(["watchlist", "add", "acc-1", *common, "--effective", "2026-03-01T00:00:00+08:00",
+                 "--reason", "fraud ring"]) == 0
+    watchlist = Watchlist(topic=(bootstrap, topic))
+    assert watchlist.reload(force=True) and watchlist.lookup("account", "acc-1", 1.8e9)
+    assert main(["watchlist", "add", "acc-2", *common, "--list", "watch"]) == 0
+    assert watchlist.reload() and len(watchlist) == 2
+    assert main(["watchlist", "remove", "acc-1", *common, "--effective", "2026-03-02T00:00:00+08:00"]) == 0
+    entries = {e.value: e for e in read_topic_entries(bootstrap, topic)}
+    assert entries["acc-1"].reason == "fraud ring" and entries["acc-1"].until < float("inf")
+    assert watchlist.reload() and not watchlist.lookup("account", "acc-1", 1.8e9)
+    assert watchlist.lookup("account", "acc-1", entries["acc-1"].since + 60)  # still in force before its removal
+    assert not watchlist.reload()
+
+
+def test_a_remove_of_nothing_and_a_missing_topic_are_clear_errors(bootstrap, capsys):
+    topic = f"test.watchlist.{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, topic)
+    assert main(["watchlist", "remove", "acc-9", "--kind", "account", "--topic", topic, "--bootstrap", bootstrap]) == 2
+    assert "no block account entry" in capsys.readouterr().err
+    with pytest.raises(WatchlistError) as error:
+        read_topic_entries(bootstrap, f"test.watchlist.absent.{uuid.uuid4().hex[:8]}", timeout=5)
+    assert error.value.field == "topic"
