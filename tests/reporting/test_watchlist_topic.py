@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.kafka_broker import kafka_available, kafka_cluster, require_kafka  # noqa: E402
+from tests.kafka_broker import LocalKafka, free_port_base, kafka_available, require_kafka  # noqa: E402
 
 from amlwatch.cli import main  # noqa: E402
 from amlwatch.reporting.watchlist import Watchlist, WatchlistError  # noqa: E402
@@ -19,10 +20,18 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture(scope="module")
-def bootstrap():
+def bootstrap(tmp_path_factory):
+    """$AMLWATCH_KAFKA_BOOTSTRAP, else a local broker on free ports (as tests/streams/conftest.py)."""
     require_kafka(kafka_available)
-    with kafka_cluster(nodes=1) as servers:
-        yield servers
+    external = os.environ.get("AMLWATCH_KAFKA_BOOTSTRAP", "").strip()
+    if external:
+        yield external
+        return
+    kafka = LocalKafka(home=tmp_path_factory.mktemp("kafka"), port=free_port_base(1))
+    try:
+        yield kafka.start(nodes=1)
+    finally:
+        kafka.stop()
 
 
 def test_add_and_remove_through_the_topic_and_a_reload_sees_them(bootstrap, tmp_path):
