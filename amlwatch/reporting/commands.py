@@ -152,8 +152,8 @@ def cmd_lvtr(args) -> int:
     _write(args.out, data)
     late = [r for r in records if r.get("record_type") == "lvtr_late_unassessed" and r["day"] == args.day]
     print(f"{len(reports)} large-value report(s) for {args.day}"
-          + (f"; {len(late)} late trade(s) too late to assess, listed in the JSON of --stored" if late else ""),
-          file=sys.stderr)
+          + (f"; {len(late)} trade(s) arrived too long after the day closed to assess, by hand: "
+             + ", ".join(sorted({r['trade']['trade_id'] for r in late})) if late else ""), file=sys.stderr)
     return 0
 
 

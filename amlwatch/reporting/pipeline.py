@@ -41,6 +41,10 @@ class ReportingMonitor:
     def duplicates(self) -> int:
         return self.monitor.duplicates
 
+    def __getattr__(self, name: str):
+        """Everything else (versions, state sizes, timing) is the core's."""
+        return getattr(self.__dict__["monitor"], name)
+
     @property
     def registry(self):
         return self.monitor.registry
