@@ -198,8 +198,9 @@ def cmd_str(args) -> int:
             ArchiveRecordSink(archive)([draft])
             archive.commit()
     _write(args.out, data)
-    print(f"report {draft['report_id']} (kind {draft['message_kind']}, urgency {draft['urgency']}): {len(draft['alerts'])} alert(s), "
-          f"{len(draft['transactions'])} transaction(s), {len(draft['subjects'])} subject(s)", file=sys.stderr)
+    print(f"report {draft['report_id']} (kind {draft['message_kind']}, urgency {draft['urgency']}): "
+          f"{len(draft['alerts'])} alert(s), {len(draft['transactions'])} transaction(s), "
+          f"{len(draft['subjects'])} subject(s)", file=sys.stderr)
     return 0
 
 

@@ -191,7 +191,8 @@ class RiskRater:
         if state is None:
             reasons.append(("kyc.unverified", config.kyc_unverified, "no registry record (KYC unknown)"))
         elif state.kyc_level < 2:
-            reasons.append(("kyc.unverified", config.kyc_unverified, f"KYC level {state.kyc_level}: no real-name verification"))
+            reasons.append(("kyc.unverified", config.kyc_unverified,
+                            f"KYC level {state.kyc_level}: no real-name verification"))
         elif state.kyc_level == 2:
             reasons.append(("kyc.basic", config.kyc_basic, "KYC level 2: no bank card or face match"))
         profile = self.profiles.get(account)
@@ -233,10 +234,10 @@ class RiskRater:
                 level = self._level(sum(p for _, p, _ in self._own(other)))
                 if LEVELS.index(level) > LEVELS.index(worst):
                     worst, worst_account = level, other
-            if worst == "high":
-                reasons.append(("linked.high", self.config.linked_high, f"linked account {worst_account} (same national ID) is high risk"))
-            elif worst == "medium":
-                reasons.append(("linked.medium", self.config.linked_medium, f"linked account {worst_account} (same national ID) is medium risk"))
+            if worst != "low":
+                points = self.config.linked_high if worst == "high" else self.config.linked_medium
+                reasons.append((f"linked.{worst}", points,
+                                f"linked account {worst_account} (same national ID) is {worst} risk"))
         score = sum(p for _, p, _ in reasons)
         return self._level(score), score, reasons
 

@@ -90,7 +90,8 @@ def check_alert(alert, where: str) -> None:
         if not isinstance(alert.get(name), str) or not alert[name]:
             raise ReportRequestError(f"{where}.{name}", "missing or not a string")
     if alert.get("typology") not in TYPOLOGIES:
-        raise ReportRequestError(f"{where}.typology", f"expected one of {', '.join(TYPOLOGIES)}, got {alert.get('typology')!r}")
+        raise ReportRequestError(f"{where}.typology",
+                                 f"expected one of {', '.join(TYPOLOGIES)}, got {alert.get('typology')!r}")
     if alert.get("severity") not in SEVERITIES:
         raise ReportRequestError(f"{where}.severity", f"expected one of {', '.join(SEVERITIES)}")
     for name in ("accounts", "trade_ids"):
@@ -123,16 +124,19 @@ def parse_case(obj, alerts_by_id: dict[str, dict], source: str = "case") -> tupl
         raise ReportRequestError(f"{source}.alert_ids", "expected a non-empty list of alert ids")
     missing = [i for i in ids if i not in alerts_by_id]
     if missing:
-        raise ReportRequestError(f"{source}.alert_ids", f"{len(missing)} alert(s) not in the alerts given, first {missing[0]}")
+        raise ReportRequestError(f"{source}.alert_ids",
+                                 f"{len(missing)} alert(s) not in the alerts given, first {missing[0]}")
     case = {"case_id": case_id, "disposition": disposition, "notes": notes}
     return case, [alerts_by_id[i] for i in dict.fromkeys(ids)]
 
 
 def check_request(request: StrRequest) -> None:
     if request.message_kind not in MESSAGE_KINDS:
-        raise ReportRequestError("message_kind", f"expected one of {', '.join(MESSAGE_KINDS)}, got {request.message_kind!r}")
+        raise ReportRequestError("message_kind",
+                                 f"expected one of {', '.join(MESSAGE_KINDS)}, got {request.message_kind!r}")
     if request.message_kind in NEEDS_ORIGINAL and not request.original_report_id:
-        raise ReportRequestError("original_report_id", f"a {request.message_kind} refers to the original report: give its id")
+        raise ReportRequestError("original_report_id",
+                                 f"a {request.message_kind} refers to the original report: give its id")
     if request.message_kind == "normal" and request.original_report_id:
         raise ReportRequestError("original_report_id", "a normal report has no original; use supplement or correction")
     if not request.alerts and request.message_kind != "delete":
@@ -171,8 +175,8 @@ def build_str(request: StrRequest, context: StrContext | None = None,
         "trigger": "; ".join(dict.fromkeys(f"{a['detector']} ({a['typology']})" for a in alerts)),
         "narrative": _narrative(alerts, transactions, subjects),
         "analysis": _analysis(alerts, case),
-        "offence_codes": list(dict.fromkeys(config.offence_codes.get(t, "") for t in typologies if config.offence_codes.get(t))),
-        "trait_codes": list(dict.fromkeys(config.trait_codes.get(t, "") for t in typologies if config.trait_codes.get(t))),
+        "offence_codes": _codes(config.offence_codes, typologies),
+        "trait_codes": _codes(config.trait_codes, typologies),
         "typologies": typologies,
         "subjects": [_party(a, context) for a in subjects],
         "counterparties": [_party(a, context) for a in counterparties],
@@ -180,6 +184,11 @@ def build_str(request: StrRequest, context: StrContext | None = None,
         "alerts": [{k: a[k] for k in ("alert_id", "detector", "typology", "severity", "ts", "reason")} for a in alerts],
         "draft": True,
     }
+
+
+def _codes(mapping: dict[str, str], typologies: list[str]) -> list[str]:
+    """The codes the typologies map to, each once, in typology order (unmapped ones give none)."""
+    return list(dict.fromkeys(mapping[t] for t in typologies if mapping.get(t)))
 
 
 def _urgency(alerts: list[dict], config: SuspiciousReportConfig) -> str:
@@ -207,7 +216,8 @@ def _transaction(trade_id: str, context: StrContext) -> dict:
     if trade is None:
         return {"trade_id": trade_id, "resolved": False}
     return {"trade_id": trade_id, "resolved": True, "ts": trade.ts, "amount": str(trade.price),
-            "currency": trade.currency, "payment_method": trade.payment_method, "instrument_hash": trade.instrument_hash,
+            "currency": trade.currency, "payment_method": trade.payment_method,
+            "instrument_hash": trade.instrument_hash,
             "buyer_id": trade.buyer_id, "seller_id": trade.seller_id, "collection_id": trade.collection_id,
             "token_id": trade.token_id, "kind": trade.kind}
 

@@ -54,9 +54,9 @@ def _add(parent, tag: str, text=None, optional: bool = False):
 HVTR_TRADE = (("TICD", "trade_id"), ("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"),
               ("TSTP", "payment_method"), ("CTAC?", "instrument_hash"), ("TCAC", "counterparty"),
               ("CLID", "collection_id"), ("TKID", "token_id"))
-BSTR_TRADE = (("TICD", "trade_id"), ("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"), ("TSTP", "payment_method"),
-              ("CTAC", "instrument_hash"), ("BYAC", "buyer_id"), ("SLAC", "seller_id"), ("CLID", "collection_id"),
-              ("TKID", "token_id"))
+BSTR_TRADE = (("TICD", "trade_id"), ("TSTM", "ts"), ("CRAT", "amount"), ("CRTP", "currency"),
+              ("TSTP", "payment_method"), ("CTAC", "instrument_hash"), ("BYAC", "buyer_id"), ("SLAC", "seller_id"),
+              ("CLID", "collection_id"), ("TKID", "token_id"))
 BSTR_ALERT = (("ALID", "alert_id"), ("DTNM", "detector"), ("TYPL", "typology"), ("SVRT", "severity"), ("ALTM", "ts"))
 
 
