@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.kafka_broker import LocalKafka, free_port_base, kafka_available, require_kafka  # noqa: E402
+from tests.streams.conftest import kafka_bootstrap  # noqa: E402,F401  the streaming tests' broker fixture
 
 from amlwatch.cli import main  # noqa: E402
 from amlwatch.reporting.watchlist import Watchlist, WatchlistError  # noqa: E402
@@ -19,22 +18,8 @@ from amlwatch.reporting.watchlist_topic import ensure_topic, read_topic_entries 
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory):
-    """$AMLWATCH_KAFKA_BOOTSTRAP, else a local broker on free ports (as tests/streams/conftest.py)."""
-    require_kafka(kafka_available)
-    external = os.environ.get("AMLWATCH_KAFKA_BOOTSTRAP", "").strip()
-    if external:
-        yield external
-        return
-    kafka = LocalKafka(home=tmp_path_factory.mktemp("kafka"), port=free_port_base(1))
-    try:
-        yield kafka.start(nodes=1)
-    finally:
-        kafka.stop()
-
-
-def test_add_and_remove_through_the_topic_and_a_reload_sees_them(bootstrap, tmp_path):
+def test_add_and_remove_through_the_topic_and_a_reload_sees_them(kafka_bootstrap, tmp_path):
+    bootstrap = kafka_bootstrap
     topic = f"test.watchlist.{uuid.uuid4().hex[:8]}"
     common = ["--kind", "account", "--topic", topic, "--bootstrap", bootstrap]
     assert main(["watchlist", "add", "acc-1", *common, "--effective", "2026-03-01T00:00:00+08:00",
@@ -51,7 +36,8 @@ def test_add_and_remove_through_the_topic_and_a_reload_sees_them(bootstrap, tmp_
     assert not watchlist.reload()
 
 
-def test_a_remove_of_nothing_and_a_missing_topic_are_clear_errors(bootstrap, capsys):
+def test_a_remove_of_nothing_and_a_missing_topic_are_clear_errors(kafka_bootstrap, capsys):
+    bootstrap = kafka_bootstrap
     topic = f"test.watchlist.{uuid.uuid4().hex[:8]}"
     ensure_topic(bootstrap, topic)
     assert main(["watchlist", "remove", "acc-9", "--kind", "account", "--topic", topic, "--bootstrap", bootstrap]) == 2
