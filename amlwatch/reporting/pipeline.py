@@ -43,7 +43,10 @@ class ReportingMonitor:
 
     def __getattr__(self, name: str):
         """Everything else (versions, state sizes, timing) is the core's."""
-        return getattr(self.__dict__["monitor"], name)
+        monitor = self.__dict__.get("monitor")
+        if monitor is None:
+            raise AttributeError(name)
+        return getattr(monitor, name)
 
     @property
     def registry(self):
