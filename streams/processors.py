@@ -3,18 +3,15 @@
 `WorkProcessor` (stage 1, keyed by collection) runs every detector but the
 account- and pair-scoped ones; `KeyedProcessor` (stage 2, keyed by account)
 runs just those. Both are plain objects so the ordering and routing can be
-tested without Kafka, and both pickle to a snapshot that the Faust agents
-keep in a changelog-backed table (the configuration and the anomaly model are
-left out of the snapshot and supplied again on restore).
+tested without Kafka, and both snapshot (streams/statecodec.py: authenticated,
+versioned, allow-listed) into a changelog-backed table that the Faust agents
+keep (the configuration and the anomaly model are left out of the snapshot and
+supplied again on restore).
 """
 
 from __future__ import annotations
 
-import copyreg
-import io
 import math
-import pickle
-import zlib
 from typing import Any, Callable
 
 from amlwatch.alerts import Alert
@@ -24,12 +21,11 @@ from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
+from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key
+
+__all__ = ["KeyedProcessor", "StateMismatch", "StateRefused", "WorkProcessor", "build_stage_monitor"]
 
 STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
-
-
-class StateMismatch(RuntimeError):
-    """A snapshot built under another detection config: reusing it would mix thresholds."""
 
 
 def build_stage_monitor(config: Config, stage: int, with_model: bool):
@@ -138,21 +134,19 @@ class _Processor:
     # -- snapshots ----------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        buffer = io.BytesIO()
-        _Pickler(buffer, _externals(self.monitor)).dump(self)
+        """The state as an authenticated, versioned envelope (streams/statecodec.py)."""
+        blob = encode_state(self, _externals(self.monitor), state_key(), {"config": self.monitor.config.hash})
         self.dirty = False
-        return zlib.compress(buffer.getvalue(), 1)
+        return blob
 
     @classmethod
     def restore(cls, blob: bytes, monitor) -> "_Processor":
-        """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model."""
-        unpickler = _Unpickler(io.BytesIO(zlib.decompress(blob)), _externals(monitor))
-        processor = unpickler.load()
-        restored = processor.monitor.versions.get("config")
-        if restored != monitor.config.hash:
-            raise StateMismatch(
-                f"partition {processor.partition} state was built with config {restored}, this worker runs "
-                f"{monitor.config.hash}: start under a new [kafka] app_id to rebuild state with the new thresholds")
+        """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model. A snapshot that
+        is not this code's, not this config's or not authentic is refused (StateMismatch, StateRefused)."""
+        processor = decode_state(blob, _externals(monitor), monitor, state_key(), {"stage": cls.stage},
+                                 expect={"config": monitor.config.hash})
+        if not isinstance(processor, cls):
+            raise StateRefused(f"snapshot holds a {type(processor).__name__}, not a {cls.__name__}", "class")
         # The snapshot may have been written before its last marker reached the broker (a crash between
         # the table write and the producer flush): send the progress again rather than trust it was sent.
         processor._sent_marker = None
@@ -210,42 +204,3 @@ def _externals(monitor) -> dict[str, Any]:
         if model is not None:
             refs["model"] = model
     return refs
-
-
-def _external(name: str):
-    """Placeholder the unpickler resolves to the restoring monitor's object of that name."""
-    raise RuntimeError(f"{name} is supplied by the restoring worker")
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles the state with the config and model left out by reference.
-
-    A per-type dispatch table (looked up in C) rather than persistent_id, which Python calls for every
-    object in the state: on large states that call alone cost as much as the rest of the pickling.
-    """
-
-    def __init__(self, file, externals: dict[str, Any]):
-        super().__init__(file, protocol=5)
-        table = dict(copyreg.dispatch_table)
-        for name, obj in externals.items():
-            table[type(obj)] = _by_reference(name, obj)
-        self.dispatch_table = table
-
-
-def _by_reference(name: str, target: Any):
-    def reduce(obj):
-        if obj is target:
-            return _external, (name,)
-        return obj.__reduce_ex__(5)
-    return reduce
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, objects: dict[str, Any]):
-        super().__init__(file)
-        self._objects = objects
-
-    def find_class(self, module: str, name: str):
-        if module == __name__ and name == "_external":
-            return self._objects.__getitem__
-        return super().find_class(module, name)
