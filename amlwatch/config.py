@@ -124,7 +124,13 @@ class AnomalyConfig:
 @dataclass(frozen=True)
 class MonitorConfig:
     dedupe_window_hours: float = 48.0
-    """Event ids remembered to drop redelivered duplicates."""
+    """Event ids (and a fingerprint of their content) remembered to drop redelivered duplicates; an event
+    further than this behind the event-time watermark cannot be told from a redelivery and is dead-lettered."""
+    max_skew_hours: float = 1080.0
+    """45 days. An event more than this ahead of the watermark (a mistyped year, a clock set to 2100) does not
+    move it, so one such event cannot evict every window: a trade that far ahead is dead-lettered
+    (`event_time_skew`), a registry event is applied without moving event time; a second event near the
+    first confirms a real jump. Shorter gaps are legitimate in sparse streams (docs/STREAMING.md)."""
     holding_horizon_days: float = 200.0
     """How long a token's last transfer is kept: must exceed the longest transfer lock checked."""
     longest_transfer_lock_days: int = 180

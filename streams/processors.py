@@ -14,8 +14,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import orjson
+
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
+from amlwatch.deadletter import dead_letter_record
+from amlwatch.detectors.monitor import REFUSED
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
@@ -33,7 +37,9 @@ def build_stage_monitor(config: Config, stage: int, with_model: bool):
 
     if stage == 1:
         return build_monitor(config, with_model=with_model, exclude=STAGE2_DETECTORS)
-    return build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
+    monitor = build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
+    monitor.time_guards = False       # a sparse share of the stream: stage 1 applied the time guards
+    return monitor
 
 
 class _Processor:
@@ -123,7 +129,27 @@ class _Processor:
 
     def _process(self, event: Event, raw: bytes) -> tuple[list[Alert], list[Out]]:
         self.events += 1
-        return self._keep(self.monitor.observe(event), event), self._forward(event, raw)
+        alerts = self._keep(self.monitor.observe(event), event)
+        if self.monitor.rejected:
+            refused, outs = self._dead_letters(event, raw)
+            return alerts, outs if refused else outs + self._forward(event, raw)
+        return alerts, self._forward(event, raw)
+
+    def _dead_letters(self, event: Event, raw: bytes) -> tuple[bool, list[Out]]:
+        """What the core refused or a detector failed on, to the dead-letter topic (from stage 1 only: stage 2
+        sees the same trades again); True when `event` itself was refused (then it is not forwarded)."""
+        refused, outs = False, []
+        topic = self.monitor.config.kafka.deadletter_topic if self.stage == 1 else ""
+        for rejection in self.monitor.take_rejected():
+            own = rejection.event is event
+            refused = refused or (own and rejection.reason.split(":", 1)[0] in REFUSED)
+            if topic:
+                record = dead_letter_record(raw if own else b"", BadRecord(rejection.field, rejection.reason),
+                                            {"stage": self.stage, "partition": self.partition, "offset": self.offset,
+                                             "event_id": rejection.event.event_id}, with_base64=True)
+                key = f"{rejection.event.event_id}:{rejection.reason.split(':', 1)[0]}".encode()
+                outs.append(Out(topic, None, key, orjson.dumps(record)))
+        return refused, outs
 
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         return alerts

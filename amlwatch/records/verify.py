@@ -80,6 +80,13 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def empty(self) -> bool:
+        """No record was checked: an archive a run never wrote to (or one aborted before its first commit)
+        is not a verified archive, and `records verify` exits 1 on it rather than print OK."""
+        return sum(s.records for s in self.streams.values()) == 0 and not any(
+            s.purged_records for s in self.streams.values())
+
     def error(self, where: str, seq: int | None, message: str) -> None:
         self.problems.append(Problem("error", where, seq, message))
 
@@ -92,7 +99,8 @@ class VerifyReport:
         sealed = sum(s.sealed for s in self.streams.values())
         opened = sum(s.open for s in self.streams.values())
         purged = sum(s.purged_records for s in self.streams.values())
-        lines.append(f"{'OK' if self.ok else 'FAILED'}: {records:,} records in {sealed:,} sealed and {opened:,} "
+        verdict = "FAILED" if not self.ok else "EMPTY (nothing was checked)" if self.empty else "OK"
+        lines.append(f"{verdict}: {records:,} records checked in {sealed:,} sealed and {opened:,} "
                      f"open segments of {len(self.streams)} streams; {purged:,} purged records accounted for; "
                      f"{len(self.errors)} errors, {len(self.problems) - len(self.errors)} warnings")
         for sid, s in self.streams.items():
@@ -100,7 +108,7 @@ class VerifyReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"root": self.root, "ok": self.ok, "problems": [p.to_dict() for p in self.problems],
+        return {"root": self.root, "ok": self.ok, "empty": self.empty, "problems": [p.to_dict() for p in self.problems],
                 "streams": {k: vars(v) for k, v in self.streams.items()}}
 
 
