@@ -361,10 +361,15 @@ class SegmentStats:
         self.max_t: float | None = None
         self.raw_bytes = 0
         self.identity: dict[str, list] = {}
+        self.max_received: float | None = None
+        """Latest wall-clock receipt time of the records (not in the manifest: bounds its `sealed_at`)."""
 
     def add(self, record: dict, digest: str, nbytes: int) -> None:
         self.records += 1
         self.raw_bytes += nbytes
+        received = record.get("received")
+        if isinstance(received, (int, float)) and not isinstance(received, bool):
+            self.max_received = received if self.max_received is None else max(self.max_received, received)
         seq = record.get("seq")
         if self.first_seq is None:
             self.first_seq = seq
@@ -416,8 +421,10 @@ class SegmentStats:
             "identity": dict(sorted(self.identity.items())),
         }
 
-    CHECKED = ("records", "first_seq", "last_seq", "first_ts", "last_ts", "min_t", "max_t",
-               "prev_hash", "last_hash", "identity", "raw_bytes")
+    CHECKED = ("format", "stream", "kind", "partition", "day", "segment", "records", "first_seq", "last_seq",
+               "first_ts", "last_ts", "min_t", "max_t", "prev_hash", "last_hash", "identity", "raw_bytes")
+    """Every manifest field but `sha256` and `bytes` (checked against the sealed file) and `sealed_at`
+    (checked to lie between the last record's receipt and now): an edit to any of them is found."""
 
     def compare(self, manifest: dict, name: SegmentName) -> list[str]:
         """Fields where a manifest disagrees with its records."""
