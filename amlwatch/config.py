@@ -199,7 +199,10 @@ class ServiceConfig:
 
     worker_id: str = ""
     """Names the worker in logs and metrics; empty: the host name (the pod name in Kubernetes)."""
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
+    """Address /metrics, /healthz and /readyz bind to. Loopback by default: the endpoint has no
+    authentication. Containers set "0.0.0.0" (deploy/config.toml) so Prometheus and the kubelet reach
+    the pod; keep that port inside the cluster network (docs/RECORDS.md, "Personal data by output")."""
     metrics_port: int = 9464
     """Serves /metrics, /healthz and /readyz; 0 turns the endpoint off."""
     data_dir: str = "./data"
