@@ -125,6 +125,30 @@ for _cls in (AccountEvent, CollectionEvent, TradeEvent):
     _pickle_as_arguments(_cls)
 
 
+_ACCOUNT_FIELDS = {"account": ("account_id",), "collection": ("issuer_id",), "trade": ("buyer_id", "seller_id")}
+_ANY_ACCOUNT_FIELDS = ("account_id", "issuer_id", "buyer_id", "seller_id")
+
+
+def accounts_named(obj) -> list[str]:
+    """Accounts a decoded input record names: account_id (account), issuer_id (collection), buyer and seller
+    (trade). A record of unknown or missing type is searched for all four fields, so a bad record naming an
+    account is never missed (the record archive's manifests and exports rely on this)."""
+    if not isinstance(obj, dict):
+        return []
+    kind = obj.get("type")
+    names = _ACCOUNT_FIELDS.get(kind, _ANY_ACCOUNT_FIELDS) if isinstance(kind, str) else _ANY_ACCOUNT_FIELDS
+    return [v for v in (obj.get(n) for n in names) if isinstance(v, str) and v]
+
+
+def identity_fact(obj) -> tuple[str, str | None] | None:
+    """(account_id, action) of a decoded account event, None for anything else: what identity retention
+    (kept until an account is closed) needs to know of each record."""
+    if isinstance(obj, dict) and obj.get("type") == "account" and isinstance(obj.get("account_id"), str):
+        action = obj.get("action")
+        return obj["account_id"], action if isinstance(action, str) or action is None else None
+    return None
+
+
 def parse_event(raw: bytes | str | dict) -> Event:
     """Parse one JSON record (bytes, text or an already-decoded object)."""
     if isinstance(raw, dict):
