@@ -346,6 +346,8 @@ def _validate(obj, prefix: str) -> None:
             raise ConfigError(prefix + f.name, f"must not be negative, got {value}")
     if isinstance(obj, StructuringConfig) and not (0 < obj.near_fraction < 1):
         raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
+    if isinstance(obj, MonitorConfig) and obj.max_skew_hours <= 0:
+        raise ConfigError(prefix + "max_skew_hours", "must be positive (every event would be too far ahead)")
     if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
         raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
     if isinstance(obj, SpeculationConfig) and obj.median_min_samples > obj.median_max_samples:

@@ -12,22 +12,26 @@ import io
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from simdata import simulated  # noqa: E402
 
 
-def best(fn, repeat: int) -> float:
-    times = []
+def interleaved(fns: dict, repeat: int) -> dict[str, dict[str, float]]:
+    """Best and median seconds of each function, run in turn each round: on a shared machine, load that
+    comes and goes then falls on every candidate alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, fn in fns.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {name: {"best": min(t), "median": sorted(t)[len(t) // 2]} for name, t in times.items()}
 
 
 def main() -> int:
@@ -44,11 +48,7 @@ def main() -> int:
     from amlwatch.streams.codecs import encode_event
     from amlwatch.streams.processors import WorkProcessor, _externals, build_stage_monitor
 
-    data = HERE / "data" / f"sim-{args.seed}-{args.accounts}-{args.days}"
-    if not (data / "events.jsonl.gz").exists():
-        print(f"generating {data} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "amlwatch.cli", "simulate", str(data), "--seed", str(args.seed),
-                        "--accounts", str(args.accounts), "--days", str(args.days)], check=True)
+    data = simulated(args.seed, args.accounts, args.days)
     config = Config()
     proc = WorkProcessor(0, build_stage_monitor(config, 1, True), ["in:0"], "", 0)
     events = 0
@@ -70,18 +70,20 @@ def main() -> int:
     old, new = bare_pickle(), envelope()
     fresh = build_stage_monitor(config, 1, True)
     fresh_externals = _externals(fresh)
-    rows = {
-        "pickle": {"bytes": len(old), "encode_s": best(bare_pickle, args.repeat),
-                   "decode_s": best(lambda: _plain_load(old, fresh_externals), args.repeat)},
-        "envelope": {"bytes": len(new), "encode_s": best(envelope, args.repeat),
-                     "decode_s": best(lambda: statecodec.decode_state(new, fresh_externals, fresh, key,
-                                                                      expect={"config": config.hash}),
-                                      args.repeat)},
-    }
-    print(f"{'format':<10}{'bytes':>12}{'encode ms':>12}{'decode ms':>12}   ({events:,} events, "
-          f"{len(proc.monitor.registry.accounts):,} accounts in state)")
+    timed = interleaved({
+        "pickle encode": bare_pickle, "envelope encode": envelope,
+        "pickle decode": lambda: _plain_load(old, fresh_externals),
+        "envelope decode": lambda: statecodec.decode_state(new, fresh_externals, fresh, key,
+                                                           expect={"config": config.hash}),
+    }, args.repeat)
+    rows = {name: {"bytes": len(blob), "encode_s": timed[f"{name} encode"], "decode_s": timed[f"{name} decode"]}
+            for name, blob in (("pickle", old), ("envelope", new))}
+    print(f"{'format':<10}{'bytes':>12}{'encode ms best/median':>24}{'decode ms best/median':>24}   "
+          f"({events:,} events, {len(proc.monitor.registry.accounts):,} accounts in state)")
     for name, row in rows.items():
-        print(f"{name:<10}{row['bytes']:>12,}{row['encode_s'] * 1e3:>12.1f}{row['decode_s'] * 1e3:>12.1f}")
+        enc, dec = row["encode_s"], row["decode_s"]
+        print(f"{name:<10}{row['bytes']:>12,}{enc['best'] * 1e3:>14.0f} / {enc['median'] * 1e3:<7.0f}"
+              f"{dec['best'] * 1e3:>14.0f} / {dec['median'] * 1e3:<7.0f}")
     result = {"events": events, "rows": rows, "python": platform.python_version(),
               "machine": f"{platform.machine()} x{os.cpu_count()}", "date": time.strftime("%Y-%m-%d")}
     out = HERE / "results"

@@ -126,15 +126,14 @@ def state_key(environ: dict[str, str] | None = None) -> bytes | None:
     return key
 
 
-_warned_unauthenticated = False
-
-
-def _warn_unauthenticated() -> None:
-    global _warned_unauthenticated
-    if not _warned_unauthenticated:
-        _warned_unauthenticated = True
+def check_state_key() -> bytes | None:
+    """At worker start: the key (a bad one raises StateError), or one warning that snapshots go unsigned.
+    Snapshots are taken in forked children, so warning per snapshot would repeat it every second."""
+    key = state_key()
+    if key is None:
         log.warning("state snapshots are not authenticated", extra={
             "hint": f"set {KEY_ENV} (or {KEY_FILE_ENV}) to the same secret on every worker"})
+    return key
 
 
 # -- encode ----------------------------------------------------------------
@@ -147,8 +146,6 @@ def encode_state(root: Any, externals: dict[str, Any], key: bytes | None = None,
     payload = zlib.compress(buffer.getvalue(), 1)
     header = orjson.dumps({"schema": STATE_SCHEMA, "layout": state_layout(root), **(extra or {})},
                           option=orjson.OPT_SORT_KEYS)
-    if key is None:
-        _warn_unauthenticated()
     flags = _AUTHENTICATED if key is not None else 0
     body = _FIXED.pack(MAGIC, FORMAT, flags, len(header)) + header + payload
     if key is not None:

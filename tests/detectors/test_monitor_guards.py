@@ -124,3 +124,12 @@ def test_a_detector_exception_costs_that_detector_that_event_only():
     assert monitor.detector_errors == {"test.broken": 1}
     _observe(monitor, trade("acc-b", "acc-a", at(hours=2), token_id="tok-2"))
     assert monitor.detector_errors == {"test.broken": 2} and monitor.ledger.transfers
+
+
+def test_max_skew_must_be_positive():
+    import pytest
+
+    from amlwatch.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="max_skew_hours"):
+        load_config(None, env={"AMLWATCH_MONITOR__MAX_SKEW_HOURS": "0"})
