@@ -222,11 +222,18 @@ class KeyedProcessor(_Processor):
         return kept
 
 
+EXTERNAL_ATTRIBUTES = ("model", "watchlist")
+"""Detector attributes that are inputs, not state: the anomaly model (over 1 MB) and a watchlist (read from
+its files or topic as they are now). A snapshot names them; the restoring worker supplies its own, so a
+snapshot can neither carry a stale copy nor make the restore read files or topics it names."""
+
+
 def _externals(monitor) -> dict[str, Any]:
-    """Objects a snapshot refers to by name, supplied again on restore: the config and the model."""
+    """Objects a snapshot refers to by name, supplied again on restore: the config, the model, a watchlist."""
     refs: dict[str, Any] = {"config": monitor.config}
     for detector in monitor.detectors:
-        model = getattr(detector, "model", None)
-        if model is not None:
-            refs["model"] = model
+        for name in EXTERNAL_ATTRIBUTES:
+            value = getattr(detector, name, None)
+            if value is not None:
+                refs[name] = value
     return refs

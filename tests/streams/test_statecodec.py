@@ -205,3 +205,23 @@ def test_a_short_state_key_is_a_typed_error():
     with pytest.raises(statecodec.StateError, match="at least 16 bytes"):
         statecodec.state_key({statecodec.KEY_ENV: "short"})
     assert statecodec.state_key({}) is None
+
+
+class ListsFromFiles:
+    """Stands for a watchlist: its own pickling would read files on restore, and its class is no state class."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def __reduce__(self):
+        return os.system, ("false",)
+
+
+def test_a_detectors_watchlist_is_supplied_by_the_restoring_worker(monkeypatch):
+    monkeypatch.delenv(statecodec.KEY_ENV, raising=False)
+    proc = fed_processor()
+    proc.monitor.detectors[0].watchlist = ListsFromFiles("old")
+    fresh = build_stage_monitor(Config(), 1, False)
+    fresh.detectors[0].watchlist = ListsFromFiles("current")
+    restored = WorkProcessor.restore(proc.snapshot(), fresh)
+    assert restored.monitor.detectors[0].watchlist is fresh.detectors[0].watchlist
