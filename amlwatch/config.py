@@ -346,8 +346,6 @@ def _validate(obj, prefix: str) -> None:
             raise ConfigError(prefix + f.name, f"must not be negative, got {value}")
     if isinstance(obj, StructuringConfig) and not (0 < obj.near_fraction < 1):
         raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
-    if isinstance(obj, MonitorConfig) and obj.max_skew_hours <= 0:
-        raise ConfigError(prefix + "max_skew_hours", "must be positive (every event would be too far ahead)")
     if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
         raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
     if isinstance(obj, SpeculationConfig) and obj.median_min_samples > obj.median_max_samples:
@@ -358,6 +356,8 @@ def _validate(obj, prefix: str) -> None:
             raise ConfigError(prefix + "metrics_port", f"must be a TCP port (0-65535), got {obj.metrics_port}")
         if obj.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(prefix + "log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {obj.log_level!r}")
+    if isinstance(obj, MonitorConfig) and obj.max_skew_hours <= 0:
+        raise ConfigError(prefix + "max_skew_hours", "must be positive (every event would be too far ahead)")
     if isinstance(obj, Config):
         monitor, speculation = obj.monitor, obj.speculation
         if monitor.holding_horizon_days < monitor.longest_transfer_lock_days:
