@@ -25,9 +25,7 @@ from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
-from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key
-
-__all__ = ["KeyedProcessor", "StateMismatch", "StateRefused", "WorkProcessor", "build_stage_monitor"]
+from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key  # noqa: F401
 
 STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
 
@@ -37,9 +35,7 @@ def build_stage_monitor(config: Config, stage: int, with_model: bool):
 
     if stage == 1:
         return build_monitor(config, with_model=with_model, exclude=STAGE2_DETECTORS)
-    monitor = build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
-    monitor.time_guards = False       # a sparse share of the stream: stage 1 applied the time guards
-    return monitor
+    return build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
 
 
 class _Processor:
@@ -207,6 +203,7 @@ class KeyedProcessor(_Processor):
     def __init__(self, partition: int, partitions: int, monitor, sources: list[str]):
         super().__init__(partition, monitor, sources, "", 0)
         self.partitions = partitions
+        monitor.time_guards = False       # a sparse share of the stream: stage 1 applied the time guards
 
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         if not alerts or not isinstance(event, TradeEvent):
