@@ -3,10 +3,9 @@
 `WorkProcessor` (stage 1, keyed by collection) runs every detector but the
 account- and pair-scoped ones; `KeyedProcessor` (stage 2, keyed by account)
 runs just those. Both are plain objects so the ordering and routing can be
-tested without Kafka, and both snapshot (streams/statecodec.py: authenticated,
-versioned, allow-listed) into a changelog-backed table that the Faust agents
-keep (the configuration and the anomaly model are left out of the snapshot and
-supplied again on restore).
+tested without Kafka, and both pickle to a snapshot that the Faust agents
+keep in a changelog-backed table (the configuration and the anomaly model are
+left out of the snapshot and supplied again on restore).
 """
 
 from __future__ import annotations
