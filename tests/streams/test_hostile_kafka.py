@@ -4,7 +4,7 @@ record once per key, keeps every dead letter far under the producer's message li
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import orjson
@@ -19,8 +19,10 @@ from amlwatch.replay import replay
 from amlwatch.streams.produce import produce
 from amlwatch.streams.topics import create_topics
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
-from hostile import NEIGHBOUR, WORLD, cases, load_case  # noqa: E402
+_spec = importlib.util.spec_from_file_location("hostile", Path(__file__).resolve().parents[1] / "fuzz" / "hostile.py")
+hostile = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hostile)
+NEIGHBOUR, WORLD, cases, load_case = hostile.NEIGHBOUR, hostile.WORLD, hostile.cases, hostile.load_case
 
 pytestmark = pytest.mark.kafka
 
