@@ -132,7 +132,13 @@ class AnomalyConfig:
 @dataclass(frozen=True)
 class MonitorConfig:
     dedupe_window_hours: float = 48.0
-    """Event ids remembered to drop redelivered duplicates."""
+    """Event ids (and a fingerprint of their content) remembered to drop redelivered duplicates; an event
+    further than this behind the event-time watermark cannot be told from a redelivery and is dead-lettered."""
+    max_skew_hours: float = 1080.0
+    """45 days. An event more than this ahead of the watermark (a mistyped year, a clock set to 2100) does not
+    move it, so one such event cannot evict every window: a trade that far ahead is dead-lettered
+    (`event_time_skew`), a registry event is applied without moving event time; a second event near the
+    first confirms a real jump. Shorter gaps are legitimate in sparse streams (docs/STREAMING.md)."""
     holding_horizon_days: float = 200.0
     """How long a token's last transfer is kept: must exceed the longest transfer lock checked."""
     longest_transfer_lock_days: int = 180
@@ -201,7 +207,10 @@ class ServiceConfig:
 
     worker_id: str = ""
     """Names the worker in logs and metrics; empty: the host name (the pod name in Kubernetes)."""
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
+    """Address /metrics, /healthz and /readyz bind to. Loopback by default: the endpoint has no
+    authentication. Containers set "0.0.0.0" (deploy/config.toml) so Prometheus and the kubelet reach
+    the pod; keep that port inside the cluster network (docs/RECORDS.md, "Personal data by output")."""
     metrics_port: int = 9464
     """Serves /metrics, /healthz and /readyz; 0 turns the endpoint off."""
     data_dir: str = "./data"
@@ -365,6 +374,8 @@ def _validate(obj, prefix: str) -> None:
             raise ConfigError(prefix + "metrics_port", f"must be a TCP port (0-65535), got {obj.metrics_port}")
         if obj.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(prefix + "log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {obj.log_level!r}")
+    if isinstance(obj, MonitorConfig) and obj.max_skew_hours <= 0:
+        raise ConfigError(prefix + "max_skew_hours", "must be positive (every event would be too far ahead)")
     if isinstance(obj, Config):
         monitor, speculation = obj.monitor, obj.speculation
         if monitor.holding_horizon_days < monitor.longest_transfer_lock_days:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import operator
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timezone
+from decimal import Decimal
 
 import orjson
 
@@ -125,6 +125,30 @@ for _cls in (AccountEvent, CollectionEvent, TradeEvent):
     _pickle_as_arguments(_cls)
 
 
+_ACCOUNT_FIELDS = {"account": ("account_id",), "collection": ("issuer_id",), "trade": ("buyer_id", "seller_id")}
+_ANY_ACCOUNT_FIELDS = ("account_id", "issuer_id", "buyer_id", "seller_id")
+
+
+def accounts_named(obj) -> list[str]:
+    """Accounts a decoded input record names: account_id (account), issuer_id (collection), buyer and seller
+    (trade). A record of unknown or missing type is searched for all four fields, so a bad record naming an
+    account is never missed (the record archive's manifests and exports rely on this)."""
+    if not isinstance(obj, dict):
+        return []
+    kind = obj.get("type")
+    names = _ACCOUNT_FIELDS.get(kind, _ANY_ACCOUNT_FIELDS) if isinstance(kind, str) else _ANY_ACCOUNT_FIELDS
+    return [v for v in (obj.get(n) for n in names) if isinstance(v, str) and v]
+
+
+def identity_fact(obj) -> tuple[str, str | None] | None:
+    """(account_id, action) of a decoded account event, None for anything else: what identity retention
+    (kept until an account is closed) needs to know of each record."""
+    if isinstance(obj, dict) and obj.get("type") == "account" and isinstance(obj.get("account_id"), str):
+        action = obj.get("action")
+        return obj["account_id"], action if isinstance(action, str) or action is None else None
+    return None
+
+
 def parse_event(raw: bytes | str | dict) -> Event:
     """Parse one JSON record (bytes, text or an already-decoded object)."""
     if isinstance(raw, dict):
@@ -141,7 +165,7 @@ def parse_event(raw: bytes | str | dict) -> Event:
     if parser is None:
         if kind is None:
             raise BadRecord("type", "missing required field")
-        raise BadRecord("type", f"unknown event type {kind!r}")
+        raise BadRecord("type", f"unknown event type {_clip(str(kind))!r}")
     event_id = _required_str(obj, "event_id")
     ts, t, year = _time(obj)
     platform = _optional_str(obj, "platform")
@@ -176,7 +200,7 @@ def _parse_account(obj, event_id, ts, t, year, platform) -> AccountEvent:
 def _parse_collection(obj, event_id, ts, t, year, platform) -> CollectionEvent:
     fractional = obj.get("fractional")
     if fractional is not None and not isinstance(fractional, bool):
-        raise BadRecord("fractional", f"expected true or false, got {fractional!r}")
+        raise BadRecord("fractional", f"expected true or false, got {_clip(repr(fractional))}")
     issue_price = obj.get("issue_price")
     return CollectionEvent(
         event_id, ts, t, year, platform,
@@ -200,7 +224,7 @@ def _parse_trade(obj, event_id, ts, t, year, platform) -> TradeEvent:
         raise BadRecord("payment", "expected an object")
     method = _optional_str(payment, "method", "payment.")
     if method is not None and method not in PAYMENT_METHODS:
-        raise BadRecord("payment.method", f"unknown payment method {method!r}")
+        raise BadRecord("payment.method", f"unknown payment method {_clip(method)!r}")
     return TradeEvent(
         event_id, ts, t, year, platform,
         trade_id=_required_str(obj, "trade_id"),
@@ -229,16 +253,25 @@ def parse_time(text: str, field: str = "ts") -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise BadRecord(field, f"unparsable time {text!r}") from None
+        raise BadRecord(field, f"unparsable time {_clip(str(text))!r}") from None
     if moment.tzinfo is None:
-        raise BadRecord(field, f"time {text!r} has no UTC offset")
+        raise BadRecord(field, f"time {_clip(text)!r} has no UTC offset")
     return moment
+
+
+MIN_T = datetime(1, 1, 1, tzinfo=timezone.utc).timestamp()
+MAX_T = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc).timestamp()
+"""Event times must fall in UTC years 1-9999: "0001-01-01T00:00+08:00" is year 0 in UTC, and every
+conversion back to a UTC date (archive day, retention, reports) would overflow on it."""
 
 
 def _time(obj: dict) -> tuple[str, float, int]:
     ts = _required_str(obj, "ts")
     moment = parse_time(ts)
-    return ts, moment.timestamp(), moment.year
+    t = moment.timestamp()
+    if not MIN_T <= t <= MAX_T:
+        raise BadRecord("ts", f"time {_clip(ts)!r} is outside UTC years 1-9999")
+    return ts, t, moment.year
 
 
 def _required_str(obj: dict, name: str) -> str:
@@ -269,7 +302,7 @@ def _optional_int(obj: dict, name: str) -> int | None:
 def _enum(obj: dict, name: str, allowed: frozenset[str]) -> str:
     value = _required_str(obj, name)
     if value not in allowed:
-        raise BadRecord(name, f"unknown value {value!r}, expected one of {sorted(allowed)}")
+        raise BadRecord(name, f"unknown value {_clip(value)!r}, expected one of {sorted(allowed)}")
     return value
 
 
@@ -283,15 +316,29 @@ def _required_amount(obj: dict, name: str) -> Decimal:
     return _amount(name, obj[name])
 
 
+MAX_AMOUNT_CHARS = 24
+"""15 integer digits, a point and 8 decimals: anything longer is refused before it is read."""
+MAX_DECIMALS = 8
+"""Yuan carry 2 decimals; 8 leave room for unit prices and keep every amount a normal float."""
+
+
 def _amount(name: str, value) -> Decimal:
+    """The strict decimal grammar of docs/EVENTS.md: ASCII digits, optionally one point followed by 1-8
+    digits. No sign, exponent, whitespace, underscores or non-ASCII digits, all of which Decimal()
+    accepts ("+5", "-0", "1e-400", " 100 ", "1_000", "١٠٠")."""
     if not isinstance(value, str):
         raise BadRecord(name, f"expected a decimal string, got {type(value).__name__}")
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise BadRecord(name, f"unparsable amount {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise BadRecord(name, f"amount must be a finite non-negative number, got {value!r}")
+    whole, point, fraction = value.partition(".")
+    if (not whole.isdigit() or not value.isascii() or len(value) > MAX_AMOUNT_CHARS
+            or (point and (not fraction.isdigit() or len(fraction) > MAX_DECIMALS))):
+        raise BadRecord(name, f"amount {_clip(value)!r} is not a plain decimal (digits, optionally a point and "
+                              f"1-{MAX_DECIMALS} decimals; no sign, exponent or spaces)")
+    amount = Decimal(value)
     if amount >= MAX_AMOUNT:
         raise BadRecord(name, f"amount {value!r} is beyond any real trade (limit {MAX_AMOUNT:,})")
     return amount
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    """A value for an error message: a hostile record's field can be half a megabyte."""
+    return text if len(text) <= limit else text[:limit] + f"...({len(text)} chars)"

@@ -123,6 +123,8 @@ def _replay_records(records, monitor, emit, dead_letters, summary, source, since
             summary.events -= 1
             break
         alerts = observe(event)
+        if monitor.rejected:
+            dead_letter_rejections(monitor, dead_letters, {"file": source, "line": number}, event, raw)
         if since is not None:
             if event.t < since:
                 summary.before_since += 1
@@ -131,10 +133,22 @@ def _replay_records(records, monitor, emit, dead_letters, summary, source, since
             _count(summary, alerts)
             emit(alerts)
     final = monitor.flush()
+    if monitor.rejected:
+        dead_letter_rejections(monitor, dead_letters, {"file": source, "line": None}, None, b"")
     if since is not None:
         final = _from(final, since)
     _count(summary, final)
     emit(final)
+
+
+def dead_letter_rejections(monitor: Monitor, dead_letters: DeadLetterFile, source: dict, event, raw: bytes) -> None:
+    """What the core refused (or a detector failed on) goes where bad lines go. A rejection is about the
+    event just read, except a detector failing on a trade judged late: its raw bytes are then not at hand,
+    and its event_id says which it was."""
+    for rejection in monitor.take_rejected():
+        own = rejection.event is event
+        dead_letters.write(raw if own else b"", BadRecord(rejection.field, rejection.reason),
+                           {**source, "event_id": rejection.event.event_id})
 
 
 def _from(alerts: list[Alert], since: float) -> list[Alert]:

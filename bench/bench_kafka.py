@@ -201,7 +201,21 @@ def _record(message, got: dict, now: float) -> None:
         got.setdefault(alert["trade_ids"][-1], now)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None):
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default=os.environ.get("BENCH_RATES", "5000,2000"),
+                        help="latency phase rates, events/s, comma-separated (BENCH_RATES)")
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "20")),
+                        help="seconds per latency rate (BENCH_SECONDS)")
+    parser.add_argument("--trades", type=int, default=int(os.environ.get("BENCH_TRADES", "100000")),
+                        help="trades of the throughput stream (BENCH_TRADES)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     bootstrap = os.environ.get("AMLWATCH_KAFKA_BOOTSTRAP")
     kafka = None
     if not bootstrap:
@@ -209,14 +223,13 @@ def main() -> None:
 
         kafka = LocalKafka(home=tempfile.mkdtemp(), port=free_port_base(1))
         bootstrap = kafka.start(nodes=1)
-    rates = [int(r) for r in os.environ.get("BENCH_RATES", "5000,2000").split(",")]
+    rates = [int(r) for r in args.rates.split(",")]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             # Latency first: the backfill leaves the broker work (deleting and compacting its logs) that
             # would land in the middle of a later phase on this shared machine.
-            lats = [latency(bootstrap, Path(tmp) / str(rate), rate, float(os.environ.get("BENCH_SECONDS", "20")))
-                    for rate in rates]
-            tp = throughput(bootstrap, Path(tmp), int(os.environ.get("BENCH_TRADES", "100000")))
+            lats = [latency(bootstrap, Path(tmp) / str(rate), rate, args.seconds) for rate in rates]
+            tp = throughput(bootstrap, Path(tmp), args.trades)
     finally:
         if kafka is not None:
             kafka.stop()
@@ -226,9 +239,14 @@ def main() -> None:
     for lat in lats:
         print(f"{'latency at ' + str(lat['rate']) + ' ev/s p50 / p99 / max ms':<40}"
               f"{lat['p50_ms']} / {lat['p99_ms']} / {lat['max_ms']}  ({lat['alerts_seen']}/{lat['alerts_expected']})")
-    out = ROOT / "bench" / "results" / "kafka.json"
+    print(f"written {write_result(result, ROOT / 'bench' / 'results' / 'kafka.json')}")
+
+
+def write_result(result: dict, out: Path) -> Path:
+    """The JSON beside the table; `bench/results/` is made when a fresh clone lacks it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written {out}")
+    return out
 
 
 if __name__ == "__main__":

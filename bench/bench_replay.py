@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from simdata import simulated  # noqa: E402
 
 
 def main() -> int:
@@ -27,11 +29,7 @@ def main() -> int:
     parser.add_argument("--no-model", action="store_true", help="rules only")
     args = parser.parse_args()
 
-    data = HERE / "data" / f"sim-{args.seed}-{args.accounts}-{args.days}"
-    if not (data / "events.jsonl.gz").exists():
-        print(f"generating {data} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "amlwatch.cli", "simulate", str(data), "--seed", str(args.seed),
-                        "--accounts", str(args.accounts), "--days", str(args.days)], check=True)
+    data = simulated(args.seed, args.accounts, args.days)
 
     code = f"""
 import json, resource, sys, time

@@ -88,12 +88,9 @@ class MinorBuyerDetector(Detector):
         oldest_possible = trade.year - buyer.birth_year
         if oldest_possible >= self.config.adult_age:
             return []
-        reason = (
-            f"Buyer {buyer.account_id}, born {buyer.birth_year}, is at most {oldest_possible} years old "
-            f"at this trade; buyers must be {self.config.adult_age} or over."
-        )
-        evidence = {"birth_year": buyer.birth_year, "max_age": oldest_possible,
-                    "adult_age": self.config.adult_age}
+        reason = (f"Buyer {buyer.account_id} is under {self.config.adult_age} at this trade by their registered "
+                  f"birth year; buyers must be {self.config.adult_age} or over.")
+        evidence = {"age_band": f"under {self.config.adult_age}", "adult_age": self.config.adult_age}
         return [self.alert(trade, 0.85, reason, evidence)]
 
 

@@ -9,8 +9,12 @@ watermark is the latest event time seen, never the wall clock.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
+import zlib
 from collections import deque
 from time import perf_counter
+from typing import NamedTuple
 
 from amlwatch import __version__
 from amlwatch.alerts import Alert
@@ -33,6 +37,27 @@ from .speculation import PriceSpikeDetector, PumpDetector, RapidFlipDetector, Tr
 from .structuring import StructuringDetector
 from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
 from .watchlist import WatchlistDetector
+
+class Rejection(NamedTuple):
+    """An event the core would not (or could not fully) apply; the caller dead-letters it with `raw`."""
+
+    event: Event
+    field: str
+    reason: str
+
+
+REFUSED = frozenset({"duplicate_event_id_conflict", "late_beyond_dedupe_window", "event_time_skew"})
+"""Rejection reasons under which the event was not applied at all (the others: applied, one check failed)."""
+
+_FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
+           for cls in (AccountEvent, CollectionEvent, TradeEvent)}
+
+
+def content_fingerprint(event: Event) -> int:
+    """A stable digest of an event's content (the same in every process, unlike hash()): a redelivery
+    repeats it, a different event under a reused event_id does not."""
+    return zlib.crc32(repr(_FIELDS[type(event)](event)).encode())
+
 
 EVICT_EVERY_SECONDS = 60.0
 TIME_EVERY = 64
@@ -63,6 +88,9 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
 
 
 class Monitor:
+    state_version = 1
+    """1: `_seen` maps event ids to content fingerprints (was a set of ids)."""
+
     def __init__(self, config: Config | None = None, extra_detectors: list[Detector] | None = None,
                  model_id: str | None = None, *, only: frozenset[str] | None = None,
                  exclude: frozenset[str] = frozenset()):
@@ -83,33 +111,89 @@ class Monitor:
         self.versions = {"monitor": __version__, "config": config.hash, "model": model_id}
         self.grace = config.identity.registry_grace_minutes * 60.0
         self.dedupe_horizon = config.monitor.dedupe_window_hours * HOUR
+        self.max_skew = config.monitor.max_skew_hours * HOUR
+        self.time_guards = True
+        """Dead-letter events beyond the dedupe window behind, or unconfirmed far ahead of, the watermark. Off
+        in a stage that sees only a sparse share of the stream (stage 2), whose own watermark says little."""
         self.watermark = float("-inf")
+        self._ahead_t: float | None = None
+        """Time of the last event more than `max_skew` ahead that did not move the watermark."""
         self._pending: deque[tuple[float, TradeView]] = deque()
-        self._seen: set[str] = set()
+        self._seen: dict[str, int] = {}
         self._seen_order: deque[tuple[float, str]] = deque()
         self._last_evict = float("-inf")
         self.duplicates = 0
+        self.rejected: list[Rejection] = []
+        """Events refused or only partly applied since the caller last took them (`take_rejected`)."""
+        self.rejections: dict[str, int] = {}
+        """Count per reason: duplicate_event_id_conflict, late_beyond_dedupe_window, event_time_skew,
+        detector_error, monitor_error."""
+        self.detector_errors: dict[str, int] = {}
+        self.skewed = 0
+        """Registry events more than `max_skew` ahead, applied without moving the watermark."""
         self.sample_detector_time(TIME_EVERY)
 
+    def take_rejected(self) -> list[Rejection]:
+        taken, self.rejected = self.rejected, []
+        return taken
+
     def observe(self, event: Event) -> list[Alert]:
-        """Alerts raised by one event (and by any waiting trade whose grace it ended)."""
-        if event.event_id in self._seen:
-            self.duplicates += 1
-            return []
-        self._seen.add(event.event_id)
-        self._seen_order.append((event.t, event.event_id))
+        """Alerts raised by one event (and by any waiting trade whose grace it ended). An event that cannot be
+        applied safely is put in `rejected` instead, with its reason (docs/STREAMING.md)."""
+        fingerprint = content_fingerprint(event)
+        seen = self._seen.get(event.event_id)
+        if seen is not None:
+            if seen == fingerprint:
+                self.duplicates += 1
+                return []
+            return self._reject(event, "event_id", "duplicate_event_id_conflict",
+                                "an earlier event with this event_id had other content")
+        t, watermark = event.t, self.watermark
+        moves = True
+        if self.time_guards and watermark != float("-inf"):
+            if t < watermark - self.dedupe_horizon:
+                return self._reject(event, "ts", "late_beyond_dedupe_window",
+                                    "further behind the watermark than the dedupe window: cannot be told "
+                                    "from a redelivery")
+            if t > watermark + self.max_skew:
+                confirmed = self._ahead_t is not None and abs(t - self._ahead_t) <= self.max_skew
+                if not confirmed:
+                    self._ahead_t = t
+                    if isinstance(event, TradeEvent):
+                        return self._reject(event, "ts", "event_time_skew",
+                                            f"more than {self.max_skew / HOUR:g} h ahead of the watermark")
+                    self.skewed += 1
+                    moves = False
+                else:
+                    self._ahead_t = None
+        self._seen[event.event_id] = fingerprint
+        self._seen_order.append((min(t, self.watermark) if not moves else t, event.event_id))
         # Waiting trades see every registry event up to their deadline and none after it, whatever
         # else the stream interleaves: a streaming partition that sees only some trades decides alike.
-        alerts = self._release(event.t) if self._pending and self._pending[0][0] < event.t else []
-        if event.t > self.watermark:
-            self.watermark = event.t
-        if isinstance(event, TradeEvent):
-            alerts.extend(self._observe_trade(event))
-        else:
-            alerts.extend(self._observe_registry(event))
+        alerts = self._release(t) if self._pending and self._pending[0][0] < t else []
+        if moves and t > watermark:
+            self.watermark = t
+        try:
+            if isinstance(event, TradeEvent):
+                alerts.extend(self._observe_trade(event))
+            else:
+                alerts.extend(self._observe_registry(event))
+        except Exception as exc:                     # noqa: BLE001 - one event's fault stays with it
+            self._reject(event, "<monitor>", "monitor_error", f"{type(exc).__name__}: {exc}")
         if self.watermark - self._last_evict >= EVICT_EVERY_SECONDS:
             self._evict(self.watermark)
         return self._stamp(alerts)
+
+    def _reject(self, event: Event, field: str, reason: str, detail: str) -> list[Alert]:
+        self.rejections[reason] = self.rejections.get(reason, 0) + 1
+        self.rejected.append(Rejection(event, field, f"{reason}: {detail}"[:500]))
+        return []
+
+    def _detector_failed(self, detector, event: Event, exc: Exception) -> None:
+        """A detector's bug costs that detector this event, never the other detectors or the stream."""
+        name = detector.name
+        self.detector_errors[name] = self.detector_errors.get(name, 0) + 1
+        self._reject(event, f"detector:{name}", "detector_error", f"{type(exc).__name__}: {exc}")
 
     def advance(self, t: float) -> list[Alert]:
         """Every event before event time `t` has been observed: judge trades whose grace ended before `t`."""
@@ -135,10 +219,12 @@ class Monitor:
         )
         alerts: list[Alert] = []
         for detector in self.stream_detectors:
-            alerts.extend(detector.observe(view))
-        if view.complete:
-            for detector in self.registry_detectors:
+            try:
                 alerts.extend(detector.observe(view))
+            except Exception as exc:                 # noqa: BLE001
+                self._detector_failed(detector, trade, exc)
+        if view.complete:
+            self._registry_checks(view, alerts)
         elif self.registry_detectors:
             self._pending.append((trade.t + self.grace, view))
         self.ledger.record(trade)
@@ -151,8 +237,18 @@ class Monitor:
             self.registry.apply_collection(event)
         alerts: list[Alert] = []
         for detector in self.registry_detectors:
-            alerts.extend(detector.observe_registry(event, self.registry))
+            try:
+                alerts.extend(detector.observe_registry(event, self.registry))
+            except Exception as exc:                 # noqa: BLE001
+                self._detector_failed(detector, event, exc)
         return alerts
+
+    def _registry_checks(self, view: TradeView, alerts: list[Alert]) -> None:
+        for detector in self.registry_detectors:
+            try:
+                alerts.extend(detector.observe(view))
+            except Exception as exc:                 # noqa: BLE001
+                self._detector_failed(detector, view.trade, exc)
 
     def _release(self, now: float) -> list[Alert]:
         """Registry checks of waiting trades whose grace ran out before `now`, with what is known now."""
@@ -161,8 +257,7 @@ class Monitor:
         while pending and pending[0][0] < now:
             _, view = pending.popleft()
             view.refresh(self.registry)
-            for detector in self.registry_detectors:
-                alerts.extend(detector.observe(view))
+            self._registry_checks(view, alerts)
         return alerts
 
     def _evict(self, now: float) -> None:
@@ -173,7 +268,7 @@ class Monitor:
         cutoff = now - self.dedupe_horizon
         order, seen = self._seen_order, self._seen
         while order and order[0][0] < cutoff:
-            seen.discard(order.popleft()[1])
+            seen.pop(order.popleft()[1], None)
 
     def _stamp(self, alerts: list[Alert]) -> list[Alert]:
         for alert in alerts:
@@ -229,6 +324,10 @@ class _Timed:
 
     def __init__(self, detector: Detector, totals: dict[str, float], scale: int):
         self.detector, self.totals, self.scale = detector, totals, scale
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
 
     def observe(self, view: TradeView) -> list[Alert]:
         started = perf_counter()

@@ -18,7 +18,6 @@ letters are amlwatch.deadletter records plus the raw bytes as base64.
 
 from __future__ import annotations
 
-import base64
 from typing import NamedTuple
 
 import orjson
@@ -107,6 +106,6 @@ def encode_alert(alert: Alert, detected_at: str | None = None) -> tuple[bytes, b
 
 def encode_dead_letter(raw: bytes, error: BadRecord, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
     """(key, value): where it came from, and the replay dead-letter record with the bytes as base64 too."""
-    record = dead_letter_record(raw, error, {"topic": topic, "partition": partition, "offset": offset})
-    record.setdefault("raw_base64", base64.b64encode(raw).decode("ascii"))
+    record = dead_letter_record(raw, error, {"topic": topic, "partition": partition, "offset": offset},
+                                with_base64=True)
     return f"{topic}:{partition}:{offset}".encode(), orjson.dumps(record)

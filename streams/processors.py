@@ -10,26 +10,23 @@ left out of the snapshot and supplied again on restore).
 
 from __future__ import annotations
 
-import copyreg
-import io
 import math
-import pickle
-import zlib
 from typing import Any, Callable
+
+import orjson
 
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
+from amlwatch.deadletter import dead_letter_record
+from amlwatch.detectors.monitor import REFUSED
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
+from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key  # noqa: F401
 
 STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
-
-
-class StateMismatch(RuntimeError):
-    """A snapshot built under another detection config: reusing it would mix thresholds."""
 
 
 def build_stage_monitor(config: Config, stage: int, with_model: bool):
@@ -127,7 +124,27 @@ class _Processor:
 
     def _process(self, event: Event, raw: bytes) -> tuple[list[Alert], list[Out]]:
         self.events += 1
-        return self._keep(self.monitor.observe(event), event), self._forward(event, raw)
+        alerts = self._keep(self.monitor.observe(event), event)
+        if self.monitor.rejected:
+            refused, outs = self._dead_letters(event, raw)
+            return alerts, outs if refused else outs + self._forward(event, raw)
+        return alerts, self._forward(event, raw)
+
+    def _dead_letters(self, event: Event, raw: bytes) -> tuple[bool, list[Out]]:
+        """What the core refused or a detector failed on, to the dead-letter topic (from stage 1 only: stage 2
+        sees the same trades again); True when `event` itself was refused (then it is not forwarded)."""
+        refused, outs = False, []
+        topic = self.monitor.config.kafka.deadletter_topic if self.stage == 1 else ""
+        for rejection in self.monitor.take_rejected():
+            own = rejection.event is event
+            refused = refused or (own and rejection.reason.split(":", 1)[0] in REFUSED)
+            if topic:
+                record = dead_letter_record(raw if own else b"", BadRecord(rejection.field, rejection.reason),
+                                            {"stage": self.stage, "partition": self.partition, "offset": self.offset,
+                                             "event_id": rejection.event.event_id}, with_base64=True)
+                key = f"{rejection.event.event_id}:{rejection.reason.split(':', 1)[0]}".encode()
+                outs.append(Out(topic, None, key, orjson.dumps(record)))
+        return refused, outs
 
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         return alerts
@@ -138,21 +155,19 @@ class _Processor:
     # -- snapshots ----------------------------------------------------------
 
     def snapshot(self) -> bytes:
-        buffer = io.BytesIO()
-        _Pickler(buffer, _externals(self.monitor)).dump(self)
+        """The state as an authenticated, versioned envelope (streams/statecodec.py)."""
+        blob = encode_state(self, _externals(self.monitor), state_key(), {"config": self.monitor.config.hash})
         self.dirty = False
-        return zlib.compress(buffer.getvalue(), 1)
+        return blob
 
     @classmethod
     def restore(cls, blob: bytes, monitor) -> "_Processor":
-        """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model."""
-        unpickler = _Unpickler(io.BytesIO(zlib.decompress(blob)), _externals(monitor))
-        processor = unpickler.load()
-        restored = processor.monitor.versions.get("config")
-        if restored != monitor.config.hash:
-            raise StateMismatch(
-                f"partition {processor.partition} state was built with config {restored}, this worker runs "
-                f"{monitor.config.hash}: start under a new [kafka] app_id to rebuild state with the new thresholds")
+        """Rebuild from a snapshot; `monitor` (freshly built) supplies the config and model. A snapshot that
+        is not this code's, not this config's or not authentic is refused (StateMismatch, StateRefused)."""
+        processor = decode_state(blob, _externals(monitor), monitor, state_key(), {"stage": cls.stage},
+                                 expect={"config": monitor.config.hash})
+        if not isinstance(processor, cls):
+            raise StateRefused(f"snapshot holds a {type(processor).__name__}, not a {cls.__name__}", "class")
         # The snapshot may have been written before its last marker reached the broker (a crash between
         # the table write and the producer flush): send the progress again rather than trust it was sent.
         processor._sent_marker = None
@@ -187,6 +202,7 @@ class KeyedProcessor(_Processor):
     def __init__(self, partition: int, partitions: int, monitor, sources: list[str]):
         super().__init__(partition, monitor, sources, "", 0)
         self.partitions = partitions
+        monitor.time_guards = False       # a sparse share of the stream: stage 1 applied the time guards
 
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         if not alerts or not isinstance(event, TradeEvent):
@@ -202,50 +218,18 @@ class KeyedProcessor(_Processor):
         return kept
 
 
+EXTERNAL_ATTRIBUTES = ("model", "watchlist")
+"""Detector attributes that are inputs, not state: the anomaly model (over 1 MB) and a watchlist (read from
+its files or topic as they are now). A snapshot names them; the restoring worker supplies its own, so a
+snapshot can neither carry a stale copy nor make the restore read files or topics it names."""
+
+
 def _externals(monitor) -> dict[str, Any]:
-    """Objects a snapshot refers to by name, supplied again on restore: the config and the model."""
+    """Objects a snapshot refers to by name, supplied again on restore: the config, the model, a watchlist."""
     refs: dict[str, Any] = {"config": monitor.config}
     for detector in monitor.detectors:
-        model = getattr(detector, "model", None)
-        if model is not None:
-            refs["model"] = model
+        for name in EXTERNAL_ATTRIBUTES:
+            value = getattr(detector, name, None)
+            if value is not None:
+                refs[name] = value
     return refs
-
-
-def _external(name: str):
-    """Placeholder the unpickler resolves to the restoring monitor's object of that name."""
-    raise RuntimeError(f"{name} is supplied by the restoring worker")
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles the state with the config and model left out by reference.
-
-    A per-type dispatch table (looked up in C) rather than persistent_id, which Python calls for every
-    object in the state: on large states that call alone cost as much as the rest of the pickling.
-    """
-
-    def __init__(self, file, externals: dict[str, Any]):
-        super().__init__(file, protocol=5)
-        table = dict(copyreg.dispatch_table)
-        for name, obj in externals.items():
-            table[type(obj)] = _by_reference(name, obj)
-        self.dispatch_table = table
-
-
-def _by_reference(name: str, target: Any):
-    def reduce(obj):
-        if obj is target:
-            return _external, (name,)
-        return obj.__reduce_ex__(5)
-    return reduce
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, objects: dict[str, Any]):
-        super().__init__(file)
-        self._objects = objects
-
-    def find_class(self, module: str, name: str):
-        if module == __name__ and name == "_external":
-            return self._objects.__getitem__
-        return super().find_class(module, name)

@@ -76,6 +76,9 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     if HealthServer is not None and metrics is not None and metrics_port:
         health = HealthServer(metrics, ready=lambda: runtime.ready, host=config.service.metrics_host,
                               port=metrics_port).start()
+    from .statecodec import check_state_key
+
+    check_state_key()                 # a short key stops the start; no key is one warning, here, not per snapshot
     log.info("worker starting", extra={"worker_id": worker_id, "bootstrap": config.kafka.bootstrap,
                                        "work_partitions": runtime.work_partitions})
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)

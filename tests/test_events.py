@@ -222,11 +222,51 @@ def test_negative_or_non_finite_price(price):
     _bad(record, "price")
 
 
-@pytest.mark.parametrize("price", ["1e999999999", "1000000000000000"])
+@pytest.mark.parametrize("price", ["1000000000000000", "999999999999999999.5"])
 def test_price_beyond_any_real_trade(price):
     record = _obj(SALE)
     record["price"] = price
     assert "beyond any real trade" in _bad(record, "price").reason
+
+
+@pytest.mark.parametrize("price", [
+    "1e999999999", "1e-400", "1e-999999999", "1E2", "1_000", " 100 ", "100 ", "\u0661\u0660\u0660", "+5", "-0",
+    "5.", ".5", "1.2.3", "0x10", "1.123456789", "0" * 30, "\uff11\uff10",
+])
+def test_strict_decimal_grammar_refuses_what_decimal_would_take(price):
+    """Decimal() accepts all of these; the contract's decimal string is digits and an optional fraction."""
+    record = _obj(SALE)
+    record["price"] = price
+    assert "not a plain decimal" in _bad(record, "price").reason
+
+
+@pytest.mark.parametrize("price, value", [("0", "0"), ("0.00", "0.00"), ("007.50", "7.50"),
+                                          ("999999999999999.99", "999999999999999.99"), ("0.00000001", "1E-8")])
+def test_plain_decimals_are_taken(price, value):
+    record = _obj(SALE)
+    record["price"] = price
+    assert parse_event(orjson.dumps(record)).price == Decimal(value)
+
+
+@pytest.mark.parametrize("ts", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-01:00",
+                                "0001-01-01T07:59:59.999+08:00"])
+def test_a_time_outside_utc_years_1_to_9999_is_bad(ts):
+    record = _obj(SALE)
+    record["ts"] = ts
+    assert "outside UTC years 1-9999" in _bad(record, "ts").reason
+
+
+def test_time_at_the_edges_of_utc_years_1_to_9999_is_taken():
+    for ts in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "0001-01-01T09:00:00+08:00"):
+        record = _obj(SALE)
+        record["ts"] = ts
+        assert parse_event(orjson.dumps(record)).ts == ts
+
+
+def test_a_huge_value_is_clipped_in_the_reason():
+    record = _obj(SALE)
+    record["kind"] = "x" * 500_000
+    assert len(_bad(record, "kind").reason) < 200
 
 
 def test_missing_price():

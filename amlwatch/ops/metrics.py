@@ -116,7 +116,7 @@ class HealthServer:
     worker says, e.g. partitions assigned and their state recovered.
     """
 
-    def __init__(self, metrics: WorkerMetrics, ready: Callable[[], bool], host: str = "0.0.0.0",
+    def __init__(self, metrics: WorkerMetrics, ready: Callable[[], bool], host: str = "127.0.0.1",
                  port: int = DEFAULT_METRICS_PORT):
         self.metrics = metrics
         self.ready = ready

@@ -142,7 +142,7 @@ def cmd_verify(args) -> int:
         sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:
         print(report.text())
-    return 0 if report.ok else 1
+    return 0 if report.ok and not report.empty else 1
 
 
 def cmd_purge(args) -> int:

@@ -4,11 +4,21 @@ Touching: account events with its `account_id`, collection events with it as
 `issuer_id`, trades with it as buyer or seller, alerts listing it in
 `accounts`. Bad input records count too when their JSON names the account
 (a record of unknown type is searched for all four fields).
+
+Counterparties' data is pseudonymised: in a trade, the other party's IP and
+device (and, for a seller's export, the buyer's payment hashes) are replaced by
+`pseudonym:<16 hex>`, an HMAC under a key drawn for this export alone. One
+export still shows that two trades came from the same counterparty device; two
+exports cannot be joined, and an IPv4 address cannot be recovered by trying
+all 2^32. `raw` is then the pseudonymised record, `raw_sha256` the original's
+digest (to match it to the archive). Docs: docs/RECORDS.md, "Personal data by output".
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
 import os
 from typing import BinaryIO
@@ -28,6 +38,37 @@ CSV_COLUMNS = (
 _ROLE_FIELDS = {"account": (("account_id", "account"),), "collection": (("issuer_id", "issuer"),),
                 "trade": (("buyer_id", "buyer"), ("seller_id", "seller"))}
 _ANY_FIELDS = (("account_id", "account"), ("issuer_id", "issuer"), ("buyer_id", "buyer"), ("seller_id", "seller"))
+
+
+PARTY_FIELDS = {
+    "buyer": ("buyer_ip", "buyer_device_id", "payment.payer_name_hash", "payment.instrument_hash"),
+    "seller": ("seller_ip", "seller_device_id"),
+}
+"""What in a trade is one party's own personal data beyond their account id."""
+
+
+class Pseudonymiser:
+    """Counterparty values to stable, unlinkable stand-ins, under a key that lives as long as one export."""
+
+    def __init__(self, key: bytes | None = None):
+        self.key = key or os.urandom(32)
+
+    def __call__(self, value: str) -> str:
+        return "pseudonym:" + hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def redact(self, obj: dict, roles: list[str]) -> bool:
+        """Pseudonymise, in place, the fields of every trade party `roles` does not name; True if any was."""
+        changed = False
+        for party, fields in PARTY_FIELDS.items():
+            if party in roles:
+                continue
+            for field in fields:
+                holder, _, name = field.rpartition(".")
+                target = obj.get(holder) if holder else obj
+                if isinstance(target, dict) and isinstance(target.get(name), str):
+                    target[name] = self(target[name])
+                    changed = True
+        return changed
 
 
 def _roles(obj, account: str) -> list[str]:
@@ -69,13 +110,14 @@ def export_account(root: str | os.PathLike, account: str, out: BinaryIO, *, sinc
     count = 0
     writer = None
     text = None
+    pseudonymise = Pseudonymiser()
     if fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
     try:
         for record, obj, roles in iter_account_records(root, account, since, until):
-            row = _row(record, obj, roles)
+            row = _row(record, obj, roles, pseudonymise)
             if writer is not None:
                 writer.writerow(_csv_row(row))
             else:
@@ -88,7 +130,7 @@ def export_account(root: str | os.PathLike, account: str, out: BinaryIO, *, sinc
     return count
 
 
-def _row(record: dict, obj, roles: list[str]) -> dict:
+def _row(record: dict, obj, roles: list[str], pseudonymise: Pseudonymiser) -> dict:
     row = {"record": record["kind"], "stream": record["_stream"], "seq": record["seq"], "hash": record["hash"],
            "time_utc": utc_iso(record.get("t")), "roles": roles}
     if record["kind"] == "alert":
@@ -99,7 +141,11 @@ def _row(record: dict, obj, roles: list[str]) -> dict:
     if "field" in record:
         row["field"] = record["field"]
     row["event"] = obj
-    if "raw" in record:
+    if isinstance(obj, dict) and obj.get("type") not in ("account", "collection") and pseudonymise.redact(obj, roles):
+        row["raw"] = orjson.dumps(obj).decode()
+        row["raw_sha256"] = hashlib.sha256(record_raw(record)).hexdigest()
+        row["raw_pseudonymised"] = True
+    elif "raw" in record:
         row["raw"] = record["raw"]
     else:
         row["raw_base64"] = record["raw_base64"]

@@ -31,6 +31,7 @@ from pathlib import Path
 from amlwatch.config import DAY, RetentionConfig
 from amlwatch.events import parse_time
 
+from .verify import check_sealed_segment
 from .archive import (
     MANIFEST,
     OPEN,
@@ -175,6 +176,8 @@ class PurgePlan:
     removed: list[dict] = field(default_factory=list)
     kept_for_hold: list[dict] = field(default_factory=list)
     kept_for_identity: list[dict] = field(default_factory=list)
+    kept_for_damage: list[dict] = field(default_factory=list)
+    """Segments past their horizon whose file or manifest `verify` flags: never removed on a manifest's word."""
     audit_seq: int | None = None
 
     def text(self) -> str:
@@ -191,9 +194,12 @@ class PurgePlan:
             shown = ", ".join(entry["accounts"][:5]) + (" ..." if len(entry["accounts"]) > 5 else "")
             lines.append(f"  kept (identity records of {entry['open_accounts']} accounts not closed long "
                          f"enough: {shown}) {entry['segment']}")
+        for entry in self.kept_for_damage:
+            lines.append(f"  kept (fails verify: {entry['problems'][0]}) {entry['segment']}")
         records = sum(e["records"] for e in self.removed)
         lines.append(f"{verb} {len(self.removed)} segments ({records:,} records); kept {len(self.kept_for_hold)} "
                      f"for holds, {len(self.kept_for_identity)} for identity retention"
+                     + (f", {len(self.kept_for_damage)} that fail verify" if self.kept_for_damage else "")
                      + ("" if self.audit_seq is None else f"; audit record seq {self.audit_seq}"))
         return "\n".join(lines)
 
@@ -253,10 +259,13 @@ def plan_purge(root: str | os.PathLike, retention: RetentionConfig, now: float |
         sealed = [seg for seg in reader.segments(sid) if seg.sealed]
         for seg in sealed[:-1]:  # the newest sealed segment is always kept: the chain's head is never lost
             manifest = seg.manifest()
-            end = manifest.get("max_t")
-            if end is None:
-                end = day_end(seg.day)
-            if end >= cutoff:
+            if not _old_enough(manifest, seg, cutoff):
+                continue
+            # Only now (a candidate) is the manifest worth checking, and it must be: its dates decide the
+            # deletion, and a manifest edited to look old would otherwise delete a young segment.
+            problems = check_sealed_segment(seg)
+            if problems:
+                plan.kept_for_damage.append({"segment": seg.label, "problems": problems[:5]})
                 continue
             if kind == "event" and retention.identity_until_closed and manifest.get("identity"):
                 if identity is None:
@@ -295,6 +304,15 @@ def plan_purge(root: str | os.PathLike, retention: RetentionConfig, now: float |
                 "sha256": manifest["sha256"],
             })
     return plan
+
+
+def _old_enough(manifest: dict, seg, cutoff: float) -> bool:
+    """Past the horizon by event time: its newest record (checked against the records before deletion),
+    else the end of its day."""
+    end = manifest.get("max_t")
+    if not isinstance(end, (int, float)) or isinstance(end, bool):
+        end = day_end(seg.day)
+    return end < cutoff
 
 
 def _hold_order(hold_id: str):
@@ -336,7 +354,8 @@ def purge(root: str | os.PathLike, retention: RetentionConfig, *, now: float | N
         state = {sid: _coalesce(runs) for sid, runs in sorted(state.items())}
         plan.audit_seq = archive.append_audit(
             "purge", now=utc_iso(plan.now), policy=plan.policy, by=by or current_user(), removed=plan.removed,
-            kept_for_hold=plan.kept_for_hold, kept_for_identity=plan.kept_for_identity, purged=state)
+            kept_for_hold=plan.kept_for_hold, kept_for_identity=plan.kept_for_identity,
+            kept_for_damage=plan.kept_for_damage, purged=state)
         archive.commit()  # on record before anything is removed
         touched = set()
         for entry in plan.removed:

@@ -15,11 +15,14 @@ import gzip
 import hashlib
 import io
 import os
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+
+from amlwatch.events import BadRecord, parse_time
 
 from .archive import (
     MANIFEST,
@@ -80,6 +83,13 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def empty(self) -> bool:
+        """No record was checked: an archive a run never wrote to (or one aborted before its first commit)
+        is not a verified archive, and `records verify` exits 1 on it rather than print OK."""
+        return sum(s.records for s in self.streams.values()) == 0 and not any(
+            s.purged_records for s in self.streams.values())
+
     def error(self, where: str, seq: int | None, message: str) -> None:
         self.problems.append(Problem("error", where, seq, message))
 
@@ -92,7 +102,8 @@ class VerifyReport:
         sealed = sum(s.sealed for s in self.streams.values())
         opened = sum(s.open for s in self.streams.values())
         purged = sum(s.purged_records for s in self.streams.values())
-        lines.append(f"{'OK' if self.ok else 'FAILED'}: {records:,} records in {sealed:,} sealed and {opened:,} "
+        verdict = "FAILED" if not self.ok else "EMPTY (nothing was checked)" if self.empty else "OK"
+        lines.append(f"{verdict}: {records:,} records checked in {sealed:,} sealed and {opened:,} "
                      f"open segments of {len(self.streams)} streams; {purged:,} purged records accounted for; "
                      f"{len(self.errors)} errors, {len(self.problems) - len(self.errors)} warnings")
         for sid, s in self.streams.items():
@@ -100,7 +111,7 @@ class VerifyReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"root": self.root, "ok": self.ok, "problems": [p.to_dict() for p in self.problems],
+        return {"root": self.root, "ok": self.ok, "empty": self.empty, "problems": [p.to_dict() for p in self.problems],
                 "streams": {k: vars(v) for k, v in self.streams.items()}}
 
 
@@ -278,10 +289,40 @@ def _verify_sealed(seg, manifest: dict | None, walk: _Walk, report: VerifyReport
             differ = stats.compare(manifest, seg.name)
             if differ:
                 problems.error(None, f"manifest disagrees with its records on {', '.join(differ)}")
+            sealed_at = _time_or_none(manifest.get("sealed_at"))
+            if sealed_at is None or (stats.max_received is not None and sealed_at < stats.max_received - 1.0) \
+                    or sealed_at > time.time() + 86_400:
+                problems.error(None, f"manifest sealed_at {str(manifest.get('sealed_at'))[:40]!r} is not between its "
+                                     "last record's receipt and now")
         if not complete and isinstance(manifest.get("last_seq"), int):
             walk.seq, walk.prev = manifest["last_seq"] + 1, manifest.get("last_hash")
     elif not stats.records:
         problems.error(start_seq, "sealed segment holds no records")
+
+
+def _time_or_none(text) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_time(text, "sealed_at").timestamp()
+    except BadRecord:
+        return None
+
+
+def check_sealed_segment(seg) -> list[str]:
+    """Problems of one sealed segment on its own (file against manifest, manifest against its records, the
+    chain inside it): what `purge` checks before it trusts a manifest's dates."""
+    report = VerifyReport(seg.label)
+    try:
+        manifest = seg.manifest()
+    except (OSError, orjson.JSONDecodeError) as error:
+        return [f"unreadable manifest: {error}"]
+    if not isinstance(manifest, dict):
+        return ["unreadable manifest"]
+    walk = _Walk(seg.stream)
+    walk.seq, walk.prev = seg.first_seq, manifest.get("prev_hash")
+    _verify_sealed(seg, manifest, walk, report, StreamSummary())
+    return [p.message for p in report.errors]
 
 
 def _verify_open(seg, walk: _Walk, report: VerifyReport, summary: StreamSummary) -> None:

@@ -116,7 +116,9 @@ def test_buyer_certainly_under_18_is_flagged():
     assert alert.typology == "identity_mismatch"
     assert alert.severity == "high"
     assert alert.trade_ids == [sale["trade_id"]]
-    assert "born 2009" in alert.reason and "at most 17" in alert.reason and "18" in alert.reason
+    assert "under 18" in alert.reason and "2009" not in alert.reason and "17" not in alert.reason
+    # Alerts travel to consumers beyond the KYC system: an age band, never the birth year (docs/RECORDS.md).
+    assert alert.evidence == {"age_band": "under 18", "adult_age": 18}
 
 
 def test_buyer_possibly_18_is_not_flagged():

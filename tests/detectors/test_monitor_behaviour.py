@@ -203,10 +203,14 @@ def test_state_is_evicted_as_event_time_moves_on():
     assert peak["structuring.near_threshold.window"] == 0
     assert size["tokens_held"] == n  # 200-day holding horizon: still within it
 
-    # Once event time moves far past every window, all of them drain.
+    # One event far ahead does not move event time (it could be a typo in a year) ...
     _feed(monitor, account("acc-late", at(days=days + 201)))
+    assert monitor.state_size()["tokens_held"] == n and monitor.skewed == 1
+    # ... a second one near it confirms the jump: once event time moves far past every window, all drain.
+    _feed(monitor, account("acc-later", at(days=days + 201, minutes=1)))
     drained = monitor.state_size()
     assert drained["tokens_recent"] == 0 and drained["tokens_held"] == 0
+    # The unconfirmed one was remembered at the watermark's time (so it never blocks the expiry order).
     assert drained["seen_event_ids"] == 1
     for key, value in drained.items():
         if "." in key:

@@ -155,3 +155,13 @@ def test_stop_releases_the_port_and_a_taken_port_fails_at_start():
         assert _get(again, "/healthz")[0] == 200
     finally:
         again.stop()
+
+
+def test_the_endpoint_binds_loopback_unless_configured_otherwise():
+    """No authentication on /metrics: reachable from other hosts only when an operator says so."""
+    from amlwatch.config import Config, load_config
+
+    assert Config().service.metrics_host == "127.0.0.1"
+    assert load_config(None, env={"AMLWATCH_SERVICE__METRICS_HOST": '"0.0.0.0"'}).service.metrics_host == "0.0.0.0"
+    with HealthServer(WorkerMetrics(), lambda: True, port=0) as server:
+        assert server._server.server_address[0] == "127.0.0.1"

@@ -23,12 +23,13 @@ from amlwatch.records.verify import verify_archive
 WRITER = r"""
 import os, sys
 import amlwatch.records.archive as A
+import amlwatch.records.writer as W
 root, start, crash_at = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 if crash_at != "-":
     def crash(name):
         if name == crash_at:
             os._exit(9)  # like SIGKILL: no buffer flushed, no cleanup
-    A._crash_point = crash
+    W._crash_point = crash
 archive = A.RecordArchive(root, segment_max_bytes=int(sys.argv[5]))
 line = start
 limit = int(sys.argv[4])

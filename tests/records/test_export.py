@@ -77,3 +77,32 @@ def test_export_period_and_csv_cli(tmp_path, capsys):
     assert rows[0]["roles"] == "buyer" and rows[0]["price"] == "99.00" and rows[0]["buyer_id"] == A
     assert rows[2]["alert_accounts"] == f"{A};acc-b" and rows[2]["trade_ids"] == "t5;t6"
     assert "4 records touching acc-a" in capsys.readouterr().err
+
+
+def test_counterparties_ips_and_devices_are_pseudonymised(tmp_path):
+    """A buyer's export shows the sellers' network data only as per-export pseudonyms (and vice versa)."""
+    root = tmp_path / "rec"
+    with RecordArchive(root) as archive:
+        for eid, minute, buyer, seller in (("p1", 0, A, "acc-b"), ("p2", 1, A, "acc-b"), ("p3", 2, "acc-c", A)):
+            raw = trade(eid, ts(minute), f"t-{eid}", buyer, seller, buyer_ip=f"10.0.0.{minute}",
+                        buyer_device_id=f"dev-{buyer}", seller_ip=f"36.110.1.{minute}", seller_device_id=f"dev-{seller}",
+                        payment={"method": "alipay", "payer_name_hash": f"name-{buyer}",
+                                 "instrument_hash": f"card-{buyer}"})
+            archive.append_event(raw, {"file": "f", "line": minute})
+        archive.commit()
+    out = io.BytesIO()
+    export_account(root, A, out)
+    rows = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    text = out.getvalue().decode()
+    assert "36.110.1.0" not in text and "36.110.1.1" not in text and "dev-acc-b" not in text, \
+        "the sellers' IP and device of acc-a's buys"
+    assert "36.110.1.2" in text, "acc-a's own IP where it sold"
+    assert "10.0.0.2" not in text and "dev-acc-c" not in text and "card-acc-c" not in text, "its buyer's"
+    bought = [r for r in rows if r["roles"] == ["buyer"]]
+    assert [r["event"]["buyer_device_id"] for r in bought] == ["dev-acc-a", "dev-acc-a"], "its own data stays"
+    seller_devices = {r["event"]["seller_device_id"] for r in bought}
+    assert len(seller_devices) == 1 and next(iter(seller_devices)).startswith("pseudonym:")
+    assert all(r["raw_pseudonymised"] and orjson.loads(r["raw"]) == r["event"] for r in rows)
+    again = io.BytesIO()
+    export_account(root, A, again)
+    assert next(iter(seller_devices)) not in again.getvalue().decode(), "two exports cannot be joined"
