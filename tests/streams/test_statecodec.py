@@ -220,8 +220,13 @@ class ListsFromFiles:
 def test_a_detectors_watchlist_is_supplied_by_the_restoring_worker(monkeypatch):
     monkeypatch.delenv(statecodec.KEY_ENV, raising=False)
     proc = fed_processor()
-    proc.monitor.detectors[0].watchlist = ListsFromFiles("old")
+    screen = _watchlist_detector(proc.monitor)
+    screen.watchlist = ListsFromFiles("old")
     fresh = build_stage_monitor(Config(), 1, False)
-    fresh.detectors[0].watchlist = ListsFromFiles("current")
+    _watchlist_detector(fresh).watchlist = ListsFromFiles("current")
     restored = WorkProcessor.restore(proc.snapshot(), fresh)
-    assert restored.monitor.detectors[0].watchlist is fresh.detectors[0].watchlist
+    assert _watchlist_detector(restored.monitor).watchlist is _watchlist_detector(fresh).watchlist
+
+
+def _watchlist_detector(monitor):
+    return next(d for d in monitor.detectors if d.name == "watchlist.hit")
