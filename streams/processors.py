@@ -25,7 +25,7 @@ from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_ma
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
 
-STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
+STAGE2_DETECTORS = frozenset({"structuring.near_threshold"})
 
 
 class StateMismatch(RuntimeError):
