@@ -56,13 +56,19 @@ class WashConfig:
     asymmetric_at: float = 0.6
     """Prices this far apart (max/min - 1) carry no symmetry signal: a buy-back in a moving market."""
     fast_hours: float = 24.0
-    """A cycle completed within this many hours carries the full speed signal (none at half the window)."""
+    """A cycle completed within this many hours carries the full speed signal..."""
+    slow_days: float = 7.0
+    """...and one taking this many days none: a buy-back a week later is a collector's."""
     young_days: float = 7.0
     """Accounts younger than this at the trade add to the score (1 when new that day)."""
-    round_trip_base: float = 0.3
-    round_trip_weights: tuple[float, ...] = (0.35, 0.15, 0.3, 0.1, 0.1)
+    dealer_share: float = 0.02
+    dealer_min_trades: int = 20
+    """An account in at least this share of a collection's paid trades in the window, and at least this
+    many, is a dealer there: tokens come back to it by chance (round trip, repeat buyer)."""
+    round_trip_base: float = 0.2
+    round_trip_weights: tuple[float, ...] = (0.3, 0.3, 0.3, 0.1, 0.1)
     """Weights of price symmetry, speed, links, young accounts and a third party in the ring."""
-    round_trip_min_score: float = 0.5
+    round_trip_min_score: float = 0.55
     """Cycles scoring under this raise nothing: a cycle alone (base) is not an alert."""
     pair_base: float = 0.4
     pair_weights: tuple[float, ...] = (0.15, 0.2, 0.1, 0.1, 0.1)

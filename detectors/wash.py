@@ -98,10 +98,11 @@ class RoundTripDetector(Detector):
     """A token coming back to an account that owned it within the window.
 
     A cycle alone is weak evidence: collectors buy back what they sold, often
-    at a higher price in a rising market. Wash cycles move the token round at
-    one price, fast, among linked or new accounts, so the score weighs price
-    symmetry, speed, links and account age (docs/DETECTORS.md) and a cycle
-    scoring under `round_trip_min_score` raises nothing.
+    at a higher price in a rising market, and a dealer buying much of a
+    collection meets the same tokens again. Wash cycles move the token round
+    at one price, fast, among linked or new accounts, so the score weighs
+    price symmetry, speed, links and account age (docs/DETECTORS.md) and a
+    cycle scoring under `round_trip_min_score` raises nothing.
     """
 
     name = "wash.round_trip"
@@ -136,11 +137,19 @@ class RoundTripDetector(Detector):
         prices = [float(leg.price) for leg in paid]
         spread = max(prices) / min(prices)
         links = find_links(view, self.links)
+        # A dealer trades a large share of the collection: tokens come back to it, or through it to
+        # their earlier owners, by chance, so the shape of the cycle says nothing; links can.
+        dealers = {}
+        for owner in dict.fromkeys(path):
+            trades_there, share = self.ledger.share(trade.collection_id, owner, trade.t)
+            if trades_there >= config.dealer_min_trades and share >= config.dealer_share:
+                dealers[owner] = {"trades": trades_there, "share": round(share, 4)}
+        dealer = bool(dealers)
         evidence = Evidence(config.round_trip_base)
         evidence.add("price_symmetry", config.round_trip_weights[0],
-                     falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
+                     0.0 if dealer else falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
         evidence.add("speed", config.round_trip_weights[1],
-                     falling(max(hours, 1e-3), config.fast_hours, config.window_days * 24 / 2))
+                     0.0 if dealer else falling(max(hours, 1e-3), config.fast_hours, config.slow_days * 24))
         evidence.add("links", config.round_trip_weights[2], link_strength(links))
         evidence.add("young_accounts", config.round_trip_weights[3],
                      max(young(_registered(view.buyer), trade.t, config.young_days),
@@ -162,6 +171,7 @@ class RoundTripDetector(Detector):
             "prices": [str(leg.price) for leg in legs],
             "price_spread": round(spread, 3),
             "links": links,
+            "dealers": dealers,
             "signals": evidence.signals,
             "window_days": config.window_days,
         }
@@ -291,12 +301,15 @@ class RepeatBuyerDetector(Detector):
         buys = self.window.recent(key, trade.t)
         if len(buys) < self.config.rebuy_min:
             return []
+        config = self.config
+        trades_there, share = self.ledger.share(trade.collection_id, trade.buyer_id, trade.t)
+        if trades_there >= config.dealer_min_trades and share >= config.dealer_share:
+            return []  # a dealer buying a large share of the collection meets the same token again
         first = buys[0][0]
         between = [entry[1] for entry in self.ledger.history(trade.token_id, trade.t) if entry[0] >= first]
         path, _ = true_path(between + [trade])
         prices = [float(entry[1].price) for entry in buys]
         spread = max(prices) / min(prices)
-        config = self.config
         evidence = Evidence(config.rebuy_base)
         evidence.add("repeats", config.rebuy_weights[0], (len(buys) - config.rebuy_min + 1) / 2)
         evidence.add("price_symmetry", config.rebuy_weights[1],

@@ -144,7 +144,7 @@ def test_round_trip_a_b_a_is_high():
     assert "2 trades" in alert.reason and "1.0 days" in alert.reason
 
 
-def test_round_trip_a_b_c_a_is_critical():
+def test_round_trip_a_b_c_a_is_high_with_a_ring_signal():
     mint = primary("acc-a", at())
     legs = [
         trade("acc-a", "acc-b", at(days=1), price="100.00"),
@@ -152,25 +152,58 @@ def test_round_trip_a_b_c_a_is_critical():
         trade("acc-c", "acc-a", at(days=3), price="100.00"),
     ]
     alert = one(run(world("acc-a", "acc-b", "acc-c") + [mint] + legs), ROUND_TRIP)
-    assert alert.severity == "critical"
+    assert alert.severity == "high"
+    assert alert.evidence["signals"]["ring"] == 1.0
     assert alert.trade_ids == trade_ids(*legs)
     assert alert.evidence["legs"] == 3
     assert "acc-a -> acc-b -> acc-c -> acc-a" in alert.reason
     assert "3 trades" in alert.reason and "2.0 days" in alert.reason
 
 
+def _phone_linked(*others):
+    """acc-a and acc-b share a phone (slow cycles need such evidence to score)."""
+    return world("acc-a", *others) + [account("acc-b", at(hours=-1), phone_hash=phone_of("acc-a"))]
+
+
 def test_round_trip_just_inside_the_window_fires():
     leg1 = trade("acc-a", "acc-b", at(days=1))
     leg2 = trade("acc-b", "acc-a", at(days=31, minutes=-1))
-    alert = one(run(world("acc-a", "acc-b") + [primary("acc-a", at()), leg1, leg2]), ROUND_TRIP)
+    alert = one(run(_phone_linked() + [primary("acc-a", at()), leg1, leg2]), ROUND_TRIP)
     assert alert.trade_ids == trade_ids(leg1, leg2)
 
 
 def test_round_trip_completing_after_30_days_and_a_minute_is_not_wash():
     leg1 = trade("acc-a", "acc-b", at(days=1))
     leg2 = trade("acc-b", "acc-a", at(days=31, minutes=1))
-    alerts = run(world("acc-a", "acc-b") + [primary("acc-a", at()), leg1, leg2])
+    alerts = run(_phone_linked() + [primary("acc-a", at()), leg1, leg2])
     none_of(alerts, ROUND_TRIP)
+
+
+def test_slow_buy_back_at_one_price_between_old_unlinked_accounts_is_not_wash():
+    leg1 = trade("acc-a", "acc-b", at(days=1))
+    leg2 = trade("acc-b", "acc-a", at(days=20))
+    none_of(run(world("acc-a", "acc-b", t=at(days=-30)) + [primary("acc-a", at()), leg1, leg2]), ROUND_TRIP)
+
+
+def test_dealer_meeting_its_tokens_again_is_not_a_round_trip_or_repeat_buyer():
+    # acc-d buys a large share of the collection (30 of ~40 trades): tokens come back to it by chance.
+    others = [f"acc-o{i}" for i in range(10)]
+    book = [trade(others[i % 10], "acc-d", at(hours=i), token_id=f"tok-d{i}") for i in range(30)]
+    book += [trade("acc-d", others[i], at(hours=30 + i), token_id=f"tok-d{i}") for i in range(10)]
+    cycle = [trade("acc-d", "acc-b", at(days=3), token_id="tok-1"),
+             trade("acc-b", "acc-d", at(days=3, hours=2), token_id="tok-1"),
+             trade("acc-d", "acc-c", at(days=3, hours=4), token_id="tok-1"),
+             trade("acc-c", "acc-d", at(days=3, hours=6), token_id="tok-1")]
+    events = world("acc-d", "acc-b", "acc-c", *others, t=at(days=-30)) + [primary("acc-d", at())]
+    alerts = run(events + book + cycle)
+    none_of(alerts, ROUND_TRIP, REBUY)
+    # The same cycle by an account that trades little else there is caught.
+    quiet = [trade(s.replace("acc-d", "acc-q") if s == "acc-d" else s, b.replace("acc-d", "acc-q"), at(days=3, hours=2 * n),
+                   token_id="tok-q") for n, (s, b) in enumerate(
+                       [("acc-d", "acc-b"), ("acc-b", "acc-d"), ("acc-d", "acc-c"), ("acc-c", "acc-d")])]
+    caught = run(world("acc-q", "acc-b", "acc-c", *others, t=at(days=-30)) + [primary("acc-q", at(), token_id="tok-q")]
+                 + book + quiet)
+    assert [a.detector for a in caught if a.detector in (ROUND_TRIP, REBUY)]
 
 
 def test_three_leg_cycle_completing_after_the_window_is_not_wash():
