@@ -185,6 +185,9 @@ class StructuringConfig:
     min_trades: int = 2
     tight_fraction: Decimal = Decimal("0.95")
     """Amounts all at or above tight_fraction * line are packed against it: evidence on their own."""
+    busy_trades: int = 12
+    """An account with more paid trades than this in the role (buying, or selling) within the window is
+    trading, not splitting one sum: only packed amounts count as splitting for it."""
     base: float = 0.45
     weights: tuple[float, ...] = (0.2, 0.15, 0.2, 0.1)
     """Weights of packing against the line, spread over collections, repeated counterparties, more legs."""

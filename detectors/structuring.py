@@ -9,6 +9,9 @@ an alert needs evidence of splitting (docs/DETECTORS.md):
 - the same counterparty on several legs;
 - legs in several collections: independent markets do not agree on a price
   just under the line, a launderer choosing the amounts does.
+A busy account (more than `busy_trades` paid trades in the role within the
+window, a dealer) meets repeated counterparties and many collections by its
+volume: for it only packed amounts count.
 
 Account-scoped (stage 2 sees every paid trade of the account and nothing of
 the registry), so the payment kind comes from the trade alone.
@@ -24,7 +27,7 @@ from amlwatch.paymentkind import payment_kind
 
 from .base import Detector, TradeView, money
 from .evidence import Evidence
-from .windows import KeyedWindow
+from .windows import CountWindow, KeyedWindow
 
 
 class StructuringDetector(Detector):
@@ -37,6 +40,7 @@ class StructuringDetector(Detector):
     def __init__(self, config: StructuringConfig):
         self.config = config
         self.window: KeyedWindow = KeyedWindow(config.window_hours * HOUR, 64)
+        self.activity = CountWindow(config.window_hours * HOUR, HOUR / 4)
         self.episodes = Episodes(config.window_hours * HOUR)
 
     def observe(self, view: TradeView) -> list[Alert]:
@@ -44,6 +48,8 @@ class StructuringDetector(Detector):
         if not trade.paid:
             return []
         config = self.config
+        self.activity.add(("buyer", trade.buyer_id), trade.t)
+        self.activity.add(("seller", trade.seller_id), trade.t)
         kind = payment_kind(trade, None)
         line = config.line(kind)
         if not (line * config.near_fraction <= trade.price < line):
@@ -58,7 +64,8 @@ class StructuringDetector(Detector):
             total = sum(t.price for t in trades)
             if total < line:
                 continue
-            evidence, facts = self._splitting(trades, role, line)
+            busy = self.activity.count((role, account), trade.t)
+            evidence, facts = self._splitting(trades, role, line, busy)
             if evidence is None:
                 continue
             hours = (trade.t - trades[0].t) / HOUR
@@ -78,8 +85,12 @@ class StructuringDetector(Detector):
             alerts.append(self.episodes.extend(key, trade.t, alert))
         return alerts
 
-    def _splitting(self, trades, role: str, line: Decimal) -> tuple[Evidence | None, dict]:
-        """The evidence that these near-line amounts are one sum split, or None when there is none."""
+    def _splitting(self, trades, role: str, line: Decimal, busy: int) -> tuple[Evidence | None, dict]:
+        """The evidence that these near-line amounts are one sum split, or None when there is none.
+
+        An account making more than `busy_trades` paid trades in the role within the window is
+        trading, not splitting one sum: repeated counterparties and several collections are what its
+        volume brings, so only amounts packed against the line count."""
         config = self.config
         near = float(config.near_fraction)
         packing = sum((float(t.price / line) - near) / (1.0 - near) for t in trades) / len(trades)
@@ -89,7 +100,10 @@ class StructuringDetector(Detector):
         legs = len(trades)
         spread = (len(collections) - 1) / (legs - 1)
         repeated = (legs - len(counterparties)) / (legs - 1)
-        facts = {"collections": len(collections), "counterparties": len(counterparties), "packed": tight}
+        facts = {"collections": len(collections), "counterparties": len(counterparties), "packed": tight,
+                 "trades_in_window": busy}
+        if busy > config.busy_trades:
+            spread = repeated = 0.0
         if not (tight or spread > 0 or repeated > 0):
             return None, facts
         weights = config.weights
@@ -102,4 +116,5 @@ class StructuringDetector(Detector):
 
     def evict(self, now: float) -> None:
         self.window.evict(now)
+        self.activity.evict(now)
         self.episodes.evict(now)

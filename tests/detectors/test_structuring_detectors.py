@@ -163,3 +163,14 @@ def test_gifts_never_count_towards_structuring():
     t1 = _pay("acc-s1", "acc-x", 1, "tok-1", "45000.00")
     present = gift("acc-s2", "acc-x", at(hours=2), token_id="tok-2", collection_id="col-2")
     none_of(_run(t1, present), NEAR)
+
+
+def test_busy_dealer_buying_from_one_seller_twice_is_not_structuring_unless_packed():
+    # acc-x buys 15 small items in the day, and twice near the line from acc-s1: a dealer's volume.
+    small = [_pay("acc-b1" if n % 2 else "acc-b2", "acc-x", n * 0.1, f"tok-s{n}", "300.00") for n in range(15)]
+    t1 = _pay("acc-s1", "acc-x", 2, "tok-1", "45000.00")
+    t2 = _pay("acc-s1", "acc-x", 4, "tok-2", "46000.00")
+    none_of([a for a in _run(*small, t1, t2) if a.evidence.get("role") == "buyer"], NEAR)
+    packed = [_pay("acc-s1", "acc-x", 2, "tok-1", "49500.00"), _pay("acc-s1", "acc-x", 4, "tok-2", "49800.00")]
+    alert = [a for a in _run(*small, *packed) if a.detector == NEAR and a.evidence["role"] == "buyer"]
+    assert alert and alert[0].evidence["trades_in_window"] == 17
