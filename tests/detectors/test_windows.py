@@ -38,6 +38,6 @@ def test_count_window_counts_per_key_within_the_window_in_buckets():
     assert window.count("a", 9.9) == 4
     assert window.count("a", 10.5) == 4  # the bucket [0, 1) ends at 1, after 10.5 - 10: still in
     assert window.count("a", 11.0) == 2  # ...and is out once 11.0 - 10 reaches its end
-    assert window.count("b", 11.9) == 1 and window.count("b", 12.0) == 0
+    assert window.count("b", 12.9) == 1 and window.count("b", 13.0) == 0
     window.evict(30.0)
     assert len(window) == 0 and window.count("a", 30.0) == 0
