@@ -66,9 +66,12 @@ class WashConfig:
     """An account in at least this share of a collection's paid trades in the window, and at least this
     many, is a dealer there: tokens come back to it by chance (round trip, repeat buyer)."""
     round_trip_base: float = 0.2
-    round_trip_weights: tuple[float, ...] = (0.3, 0.3, 0.3, 0.1, 0.1)
-    """Weights of price symmetry, speed, links, young accounts and a third party in the ring."""
-    round_trip_min_score: float = 0.55
+    round_trip_weights: tuple[float, ...] = (0.3, 0.3, 0.3, 0.1, 0.05)
+    """Weights of price symmetry, speed (both scaled by the ring's isolation), links, young accounts and
+    a third party in the ring."""
+    round_trip_min_score: float = 0.52
+    """Cycles scoring under this raise nothing: a cycle alone (base) is not an alert, nor a buy-back a
+    week later at one price between accounts that trade only with each other (0.5)."""
     """Cycles scoring under this raise nothing: a cycle alone (base) is not an alert."""
     pair_base: float = 0.4
     pair_weights: tuple[float, ...] = (0.15, 0.2, 0.1, 0.1, 0.1)

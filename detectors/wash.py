@@ -137,19 +137,17 @@ class RoundTripDetector(Detector):
         prices = [float(leg.price) for leg in paid]
         spread = max(prices) / min(prices)
         links = find_links(view, self.links)
-        # A dealer trades a large share of the collection: tokens come back to it, or through it to
-        # their earlier owners, by chance, so the shape of the cycle says nothing; links can.
-        dealers = {}
-        for owner in dict.fromkeys(path):
-            trades_there, share = self.ledger.share(trade.collection_id, owner, trade.t)
-            if trades_there >= config.dealer_min_trades and share >= config.dealer_share:
-                dealers[owner] = {"trades": trades_there, "share": round(share, 4)}
-        dealer = bool(dealers)
+        # Chance brings tokens back too: to a dealer trading a large share of the collection, or
+        # through it to their earlier owners, and among accounts that trade with many others. A wash
+        # ring's accounts trade mostly within the ring, so the cycle's shape (one price, fast) counts
+        # only as far as the ring is its members' trading ("isolation"), and not at all with a dealer.
+        dealers, isolation = self._members(trade, legs, path)
+        shape = 0.0 if dealers else isolation
         evidence = Evidence(config.round_trip_base)
         evidence.add("price_symmetry", config.round_trip_weights[0],
-                     0.0 if dealer else falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
+                     shape * falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
         evidence.add("speed", config.round_trip_weights[1],
-                     0.0 if dealer else falling(max(hours, 1e-3), config.fast_hours, config.slow_days * 24))
+                     shape * falling(max(hours, 1e-3), config.fast_hours, config.slow_days * 24))
         evidence.add("links", config.round_trip_weights[2], link_strength(links))
         evidence.add("young_accounts", config.round_trip_weights[3],
                      max(young(_registered(view.buyer), trade.t, config.young_days),
@@ -172,6 +170,7 @@ class RoundTripDetector(Detector):
             "price_spread": round(spread, 3),
             "links": links,
             "dealers": dealers,
+            "isolation": round(isolation, 3),
             "signals": evidence.signals,
             "window_days": config.window_days,
         }
@@ -180,6 +179,21 @@ class RoundTripDetector(Detector):
 
     def evict(self, now: float) -> None:
         self.episodes.evict(now)
+
+
+    def _members(self, trade, legs, path) -> tuple[dict, float]:
+        """Dealers among the cycle's accounts, and the mean share of each account's paid trades in the
+        collection (this one included) that are legs of the cycle."""
+        config = self.config
+        dealers, shares = {}, []
+        for owner in dict.fromkeys(path):
+            count, share = self.ledger.share(trade.collection_id, owner, trade.t)
+            if count >= config.dealer_min_trades and share >= config.dealer_share:
+                dealers[owner] = {"trades": count, "share": round(share, 4)}
+            in_ring = sum(1 for leg in legs if leg.paid and owner in (leg.buyer_id, leg.seller_id))
+            current = 1 if trade.paid and owner in (trade.buyer_id, trade.seller_id) else 0
+            shares.append(min(1.0, in_ring / (count + current)) if count + current else 1.0)
+        return dealers, sum(shares) / len(shares)
 
 
 def true_path(legs) -> tuple[list[str], int]:
