@@ -31,10 +31,12 @@ class PriceSpikeDetector(Detector):
     name = "speculation.price_spike"
     typology = "speculation"
 
-    def __init__(self, config: SpeculationConfig, ledger: TokenLedger | None = None):
+    def __init__(self, config: SpeculationConfig, ledger: TokenLedger | None = None,
+                 history_days: int = 200):
         self.config = config
         self.ledger = ledger
         self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
+        self.levels = LevelHistory(history_days)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
@@ -43,7 +45,10 @@ class PriceSpikeDetector(Detector):
         config = self.config
         price = float(trade.price)
         recent = self.prices.recent(trade.collection_id, trade.t)
-        own = _last_paid(self.ledger, trade)
+        level = quantile(recent, 0.5) if len(recent) >= config.median_min_samples else None
+        if level:
+            self.levels.record(trade.collection_id, trade.t, level)
+        own = self._own_price(trade, level)
         alerts = []
         if len(recent) >= config.median_min_samples:
             # A token seen before carries its own level; one that is not may be the rarest yet, so it is
@@ -93,8 +98,23 @@ class PriceSpikeDetector(Detector):
         self.prices.add(trade.collection_id, trade.t, price)
         return alerts
 
+    def _own_price(self, trade, level: float | None) -> float | None:
+        """The token's last paid price, raised by the collection's rise since (when both levels are known).
+
+        Only a rise moves it: a heavy-tailed collection's median also swings with what happens to
+        trade, and a fall must not make an old price look like a spike."""
+        last = _last_paid_sale(self.ledger, trade)
+        if last is None:
+            return None
+        own = float(last.price)
+        then = self.levels.at(trade.collection_id, last.t) if level else None
+        if then and level > then:
+            own *= level / then
+        return own
+
     def evict(self, now: float) -> None:
         self.prices.evict(now)
+        self.levels.evict(now)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -108,13 +128,60 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def _last_paid(ledger: TokenLedger | None, trade) -> float | None:
-    """The token's last paid price before this trade, within the ledger's history."""
+    last = _last_paid_sale(ledger, trade)
+    return float(last.price) if last is not None else None
+
+
+def _last_paid_sale(ledger: TokenLedger | None, trade):
+    """The token's last paid sale before this trade: from its recent transfers, else its last
+    transfer (kept for the holding horizon, months), if that was paid."""
     if ledger is None:
         return None
     for _, earlier in reversed(ledger.history(trade.token_id, trade.t)):
         if earlier.paid:
-            return float(earlier.price)
+            return earlier
+    last = ledger.last_transfer.recent(trade.token_id, trade.t)
+    if last and last[-1][1].paid:
+        return last[-1][1]
     return None
+
+
+class LevelHistory:
+    """A collection's market level (its rolling median) per event-time day, for the holding horizon:
+    a token's old price is compared after the market's rise since, not as it was."""
+
+    __slots__ = ("days", "_levels")
+
+    def __init__(self, days: int):
+        self.days = days
+        self._levels: dict[str, dict[int, float]] = {}
+
+    def record(self, collection_id: str, t: float, level: float) -> None:
+        self._levels.setdefault(collection_id, {})[int(t // DAY)] = level
+
+    def at(self, collection_id: str, t: float) -> float | None:
+        """The level of the latest recorded day at or before `t`'s day (within a week), else None."""
+        levels = self._levels.get(collection_id)
+        if not levels:
+            return None
+        day = int(t // DAY)
+        for back in range(8):
+            level = levels.get(day - back)
+            if level is not None:
+                return level
+        return None
+
+    def evict(self, now: float) -> None:
+        oldest = int(now // DAY) - self.days
+        for collection_id in list(self._levels):
+            levels = self._levels[collection_id]
+            for day in [d for d in levels if d < oldest]:
+                del levels[day]
+            if not levels:
+                del self._levels[collection_id]
+
+    def __len__(self) -> int:
+        return len(self._levels)
 
 
 def _young(view: TradeView, trade, days: float) -> float:

@@ -284,3 +284,24 @@ def test_quick_resale_without_a_lock_is_not_a_lock_violation():
     bought = primary("acc-a", at())
     resold = trade("acc-a", "acc-b", at(hours=1), price="100.00")
     none_of(run(world("acc-a", "acc-b") + [bought, resold]), LOCK)
+
+
+def test_own_last_price_is_remembered_beyond_the_cycle_window():
+    # Bought 60 days ago at 99 (outside the 30-day history, inside the 200-day holding horizon).
+    history = _market(["100.00"] * 5)
+    old = trade("acc-s6", "acc-s7", at(days=-60), token_id="tok-x", price="99.00")
+    spike = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-x", price="500.00")
+    alert = one(run(_world() + [old] + history + [spike]), SPIKE)
+    assert alert.evidence["token_last_price"] == 99.0
+
+
+def test_own_last_price_moves_with_the_market_since():
+    # A rare token fetched 800 when the market sat at 100; the market has tripled: 2,600 is 1.1x that.
+    then = _market(["100.00"] * 6, start_minutes=-60 * 24 * 20)
+    rare = trade("acc-s6", "acc-s7", at(days=-20, hours=7), token_id="tok-rare", price="800.00")
+    now = _market(["300.00"] * 6, start_minutes=0)
+    resale = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="2600.00")
+    none_of(run(_world() + then + [rare] + now + [resale]), SPIKE)
+    spike = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="8000.00")
+    alert = one(run(_world() + then + [rare] + now + [spike]), SPIKE)
+    assert alert.evidence["token_last_price"] == 2400.0
