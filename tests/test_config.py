@@ -29,7 +29,7 @@ def test_defaults_match_the_documented_thresholds():
     assert config.wash.window_days == 30.0 and config.wash.cycle_max_length == 4
     assert config.wash.pair_repeat_min == 3 and config.wash.rebuy_min == 3
     assert config.wash.pair_min_each_way == 1 and config.wash.pair_min_balance == 0.25
-    assert config.wash.pair_min_share == 0.25 and config.wash.round_trip_min_score == 0.5
+    assert config.wash.pair_min_share == 0.25 and config.wash.round_trip_min_score == 0.52
     assert config.links.same_national_id == 1.0 and config.links.seller_funds_buyer == 0.95
     assert config.links.shared_bank_card == 0.9 and config.links.shared_phone == 0.85
     assert config.links.shared_device == 0.6
