@@ -150,11 +150,12 @@ class LevelHistory:
     """A collection's market level (its rolling median) per event-time day, for the holding horizon:
     a token's old price is compared after the market's rise since, not as it was."""
 
-    __slots__ = ("days", "_levels")
+    __slots__ = ("days", "_levels", "_evicted_day")
 
     def __init__(self, days: int):
         self.days = days
         self._levels: dict[str, dict[int, float]] = {}
+        self._evicted_day = None
 
     def record(self, collection_id: str, t: float, level: float) -> None:
         self._levels.setdefault(collection_id, {})[int(t // DAY)] = level
@@ -173,6 +174,9 @@ class LevelHistory:
 
     def evict(self, now: float) -> None:
         oldest = int(now // DAY) - self.days
+        if oldest == self._evicted_day:
+            return  # days only leave once a day
+        self._evicted_day = oldest
         for collection_id in list(self._levels):
             levels = self._levels[collection_id]
             for day in [d for d in levels if d < oldest]:
