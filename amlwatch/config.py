@@ -45,8 +45,6 @@ class WashConfig:
     pair_min_share: float = 0.25
     """The pair's share of each account's paid trades in the collection: a market maker's many
     counterparties are each a small share of its trading."""
-    activity_max_per_account: int = 512
-    """Bound on the trades counted per account and collection for `pair_min_share`."""
     rebuy_min: int = 3
     """Times one account buys the same token within the window."""
     max_trades_per_token: int = 64

@@ -45,7 +45,7 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
         UnregisteredCollectionDetector(),
         LinkedPartiesDetector(config.links),
         RoundTripDetector(config.wash, ledger, config.links),
-        PairRepeatDetector(config.wash),
+        PairRepeatDetector(config.wash, ledger),
         RepeatBuyerDetector(config.wash, ledger),
         PriceSpikeDetector(config.speculation, ledger),
         PumpDetector(config.speculation, ledger),

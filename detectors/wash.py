@@ -229,11 +229,13 @@ class PairRepeatDetector(Detector):
     typology = "wash_trading"
     scope = "collection"
 
-    def __init__(self, config: WashConfig):
+    def __init__(self, config: WashConfig, ledger: TokenLedger):
         self.config = config
         horizon = config.window_days * DAY
+        self.ledger = ledger
+        """Counts each account's paid trades per collection; the monitor records each trade after the
+        detectors have seen it."""
         self.window: KeyedWindow = KeyedWindow(horizon, config.max_trades_per_token)
-        self.activity: KeyedWindow = KeyedWindow(horizon, config.activity_max_per_account)
         self.episodes = Episodes(horizon)
 
     def observe(self, view: TradeView) -> list[Alert]:
@@ -242,8 +244,6 @@ class PairRepeatDetector(Detector):
             return []
         config = self.config
         collection = trade.collection_id
-        for account in (trade.buyer_id, trade.seller_id):
-            self.activity.add((collection, account), trade.t, None)
         pair = _pair(trade.buyer_id, trade.seller_id)
         key = (collection, pair)
         self.window.add(key, trade.t, trade)
@@ -256,7 +256,7 @@ class PairRepeatDetector(Detector):
         minority = min(forward, backward)
         if minority < config.pair_min_each_way or minority / len(trades) < config.pair_min_balance:
             return []
-        shares = {a: len(trades) / max(len(self.activity.recent((collection, a), trade.t)), len(trades))
+        shares = {a: len(trades) / max(self.ledger.activity.count((collection, a), trade.t) + 1, len(trades))
                   for a in pair}
         if min(shares.values()) < config.pair_min_share:
             return []
@@ -290,7 +290,6 @@ class PairRepeatDetector(Detector):
 
     def evict(self, now: float) -> None:
         self.window.evict(now)
-        self.activity.evict(now)
         self.episodes.evict(now)
 
 

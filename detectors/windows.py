@@ -159,10 +159,13 @@ class CountWindow:
         start = t - t % self.bucket
         buckets = self._buckets.get(key)
         if buckets is None:
-            buckets = self._buckets[key] = deque()
-            self._totals[key] = 0
-        if buckets and buckets[-1][0] >= start:
-            buckets[-1][1] += 1
+            self._buckets[key] = deque(([start, 1],))
+            self._totals[key] = 1
+            self._expiry.append((start, key))
+            return
+        last = buckets[-1]
+        if last[0] >= start:
+            last[1] += 1
         else:
             buckets.append([start, 1])
             self._expiry.append((start, key))
