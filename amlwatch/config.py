@@ -45,11 +45,46 @@ class WashConfig:
     cycle_max_length: int = 4
     """Longest ownership cycle looked for (A->B->C->D->A is 4 legs)."""
     pair_repeat_min: int = 3
-    """Paid trades between one pair, both directions present, within the window."""
+    """Paid trades between one pair in one collection within the window."""
+    pair_min_each_way: int = 1
+    """Trades each direction of the pair must carry (A to B, and B to A)."""
+    pair_min_balance: float = 0.25
+    """The smaller direction's share of the pair's trades: a bulk sweep with one trade back is one-way."""
+    pair_min_share: float = 0.25
+    """The pair's share of each account's paid trades in the collection: a market maker's many
+    counterparties are each a small share of its trading."""
     rebuy_min: int = 3
     """Times one account buys the same token within the window."""
     max_trades_per_token: int = 64
     """Bound on the ownership history kept per token."""
+    symmetric_within: float = 0.15
+    """Prices within this fraction of each other count as one price moved round (full symmetry signal)."""
+    asymmetric_at: float = 0.6
+    """Prices this far apart (max/min - 1) carry no symmetry signal: a buy-back in a moving market."""
+    fast_hours: float = 24.0
+    """A cycle completed within this many hours carries the full speed signal..."""
+    slow_days: float = 7.0
+    """...and one taking this many days none: a buy-back a week later is a collector's."""
+    young_days: float = 7.0
+    """Accounts younger than this at the trade add to the score (1 when new that day)."""
+    dealer_share: float = 0.02
+    dealer_min_trades: int = 20
+    """An account in at least this share of a collection's paid trades in the window, and at least this
+    many, is a dealer there: tokens come back to it by chance (round trip, repeat buyer)."""
+    round_trip_base: float = 0.2
+    round_trip_weights: tuple[float, ...] = (0.3, 0.3, 0.3, 0.1, 0.05)
+    """Weights of price symmetry, speed (both scaled by the ring's isolation), links, young accounts and
+    a third party in the ring."""
+    round_trip_min_score: float = 0.52
+    """Cycles scoring under this raise nothing: a cycle alone (base) is not an alert, nor a buy-back a
+    week later at one price between accounts that trade only with each other (0.5)."""
+    """Cycles scoring under this raise nothing: a cycle alone (base) is not an alert."""
+    pair_base: float = 0.4
+    pair_weights: tuple[float, ...] = (0.15, 0.2, 0.1, 0.1, 0.1)
+    """Weights of direction balance, concentration, further repeats, price symmetry and young accounts."""
+    rebuy_base: float = 0.7
+    rebuy_weights: tuple[float, ...] = (0.15, 0.1)
+    """Weights of further buys and price symmetry."""
 
 
 @dataclass(frozen=True)
@@ -70,19 +105,45 @@ class LinkConfig:
 @dataclass(frozen=True)
 class SpeculationConfig:
     median_window_days: float = 7.0
+    """How far back a collection's market level, floor and top are taken from."""
     median_min_samples: int = 5
     median_max_samples: int = 200
-    spike_over_median: float = 5.0
+    spike_quantile: float = 0.95
+    """The collection's top level: rare tokens sell up to here honestly."""
+    floor_quantile: float = 0.1
+    spike_over_reference: float = 3.0
+    """A spike is priced this many times over the larger of the top level and the token's last price."""
+    spike_over_unseen: float = 10.0
+    """A token without a price in the ledger's history: this many times the collection's highest
+    recent price (heavy-tailed collections sell a rarer token than any seen that week honestly)."""
     spike_over_issue: float = 10.0
-    """Used only while the collection has too few recent trades for a median."""
-    pump_window_hours: float = 2.0
+    """Used only while the collection has too few recent trades for a market level."""
+    spike_base: float = 0.55
+    spike_weights: tuple[float, ...] = (0.3, 0.1, 0.05)
+    """Weights of the excess over the reference, the multiple of the floor, and young accounts."""
+    pump_window_hours: float = 3.0
     pump_min_trades: int = 5
-    pump_step: float = 1.1
-    """Each trade of a pump is priced at least this factor above the one before."""
+    pump_max_trades: int = 48
+    """Bound on the trades per collection a pump is looked for among."""
+    pump_min_trend: float = 0.6
+    """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
+    pump_level_rise: float = 1.5
+    """The run's level (median of three trades) rises this many times from its start to now."""
     pump_total_rise: float = 2.0
+    """The run's last three trades sell at a median of this many times their tokens' own last prices."""
+    pump_base: float = 0.6
+    pump_weights: tuple[float, ...] = (0.15, 0.1, 0.1, 0.05)
+    """Weights of the rise, the trend, the run's length and few accounts trading it."""
     flip_window_hours: float = 6.0
     flip_markup: float = 0.5
     """Resale within the flip window at >= 50% above the acquisition price."""
+    flip_over_market: float = 1.1
+    """...and above this multiple of the collection's median, once it has a market: buying under the
+    market and reselling at it is arbitrage."""
+    flip_base: float = 0.6
+    flip_weights: tuple[float, ...] = (0.15, 0.1, 0.1, 0.05)
+    """Weights of the markup, speed, the excess over the market and young accounts."""
+    young_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -113,11 +174,37 @@ class AssetConfig:
 
 @dataclass(frozen=True)
 class StructuringConfig:
+    """Large-value reporting lines per payment kind (PBOC Order 2016 No. 3, Art. 5; docs/DETECTORS.md).
+
+    Structuring is splitting to stay under the line that applies, so each
+    payment is held against the line of its kind (amlwatch/paymentkind.py).
+    """
+
     reporting_threshold: Decimal = Decimal("50000")
+    """The cash line: cash and digital RMB payments of one customer in a day."""
+    domestic_transfer_threshold: Decimal = Decimal("500000")
+    """An individual's domestic transfers (card, Alipay, WeChat Pay) in a day."""
+    cross_border_threshold: Decimal = Decimal("200000")
+    """An individual's cross-border transfers in a day."""
+    organisation_threshold: Decimal = Decimal("2000000")
+    """An organisation's transfers in a day."""
     near_fraction: Decimal = Decimal("0.8")
-    """A trade counts as 'just under' from near_fraction * threshold up to the threshold."""
+    """A trade counts as 'just under' from near_fraction * line up to the line."""
     window_hours: float = 24.0
     min_trades: int = 2
+    tight_fraction: Decimal = Decimal("0.95")
+    """Amounts all at or above tight_fraction * line are packed against it: evidence on their own."""
+    busy_trades: int = 12
+    """An account with more paid trades than this in the role (buying, or selling) within the window is
+    trading, not splitting one sum: only packed amounts count as splitting for it."""
+    base: float = 0.45
+    weights: tuple[float, ...] = (0.2, 0.15, 0.2, 0.1)
+    """Weights of packing against the line, spread over collections, repeated counterparties, more legs."""
+
+    def line(self, kind: str) -> Decimal:
+        return {"cash": self.reporting_threshold, "individual_domestic": self.domestic_transfer_threshold,
+                "individual_cross_border": self.cross_border_threshold,
+                "organisation": self.organisation_threshold}[kind]
 
 
 @dataclass(frozen=True)
@@ -343,6 +430,11 @@ def _coerce(key: str, hint, value):
             raise ConfigError(key, f"expected a table, got {value!r}")
         inner = typing.get_args(hint)[1]
         return {str(k): _coerce(f"{key}.{k}", inner, v) for k, v in value.items()}
+    if origin is tuple and typing.get_args(hint)[0] is float:
+        if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  for v in value):
+            raise ConfigError(key, f"expected a list of numbers, got {value!r}")
+        return tuple(float(v) for v in value)
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(key, f"expected a list of strings, got {value!r}")
@@ -362,8 +454,16 @@ def _validate(obj, prefix: str) -> None:
             continue
         if value < 0:
             raise ConfigError(prefix + f.name, f"must not be negative, got {value}")
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.name.endswith("_weights") and (len(value) != len(getattr(type(obj)(), f.name))
+                                            or any(w < 0 for w in value)):
+            raise ConfigError(prefix + f.name, f"expected {len(getattr(type(obj)(), f.name))} "
+                                               f"non-negative weights, got {list(value)}")
     if isinstance(obj, StructuringConfig) and not (0 < obj.near_fraction < 1):
         raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
+    if isinstance(obj, StructuringConfig) and not (obj.near_fraction <= obj.tight_fraction < 1):
+        raise ConfigError(prefix + "tight_fraction", f"must be from near_fraction ({obj.near_fraction}) to below 1")
     if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
         raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
     if isinstance(obj, SpeculationConfig) and obj.median_min_samples > obj.median_max_samples:

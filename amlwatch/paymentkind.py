@@ -29,7 +29,7 @@ PAYMENT_KINDS = (CASH, INDIVIDUAL_DOMESTIC, INDIVIDUAL_CROSS_BORDER, ORGANISATIO
 _DEFAULT = PaymentKindConfig()
 
 
-def payment_kind(trade: TradeEvent, buyer_state, config: PaymentKindConfig | None = None, *,
+def payment_kind(trade: TradeEvent, buyer_state=None, config: PaymentKindConfig | None = None, *,
                  customer_id: str | None = None, counterparty_state=None) -> str:
     """One of PAYMENT_KINDS for `trade`, as the line of the customer whose state is `buyer_state`.
 
@@ -52,7 +52,7 @@ def is_organisation(state, config: PaymentKindConfig, account_id: str | None = N
     if state is not None:
         if getattr(state, "customer_type", None) == "organisation":
             return True
-        account_id = state.account_id
+        account_id = getattr(state, "account_id", account_id)
     if account_id is None:
         return False
     return account_id in config.organisation_accounts or account_id.startswith(config.organisation_prefixes or ("\0",))

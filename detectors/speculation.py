@@ -1,31 +1,42 @@
 """Speculation: prices far above the market, pumps, quick flips, locks broken.
 
 Primary sales never count: a drop selling out at its issue price is normal.
+Real collections are heavy-tailed: a rare token sells for many times the
+floor, and keeps doing so. So a price is judged against the highest level
+the collection's recent market shows (an upper quantile) and the token's own
+last price, never against the median alone; a pump is a rise of the
+collection's level, not of one token.
 """
 
 from __future__ import annotations
 
-import math
-
-from amlwatch.alerts import Alert
+from amlwatch.alerts import Alert, Episodes
 from amlwatch.config import DAY, HOUR, SpeculationConfig
 
 from .base import Detector, TradeView, money
+from .evidence import Evidence, falling, rising, young
+from .ledger import TokenLedger
 from .windows import KeyedWindow, SortedWindow
 
 
-def _ratio_score(ratio: float, threshold: float) -> float:
-    """0.7 at the threshold, rising with each doubling beyond it, capped below 1."""
-    return min(0.95, 0.7 + 0.1 * math.log2(max(ratio / threshold, 1.0)))
-
-
 class PriceSpikeDetector(Detector):
+    """A resale far above anything the collection's market or the token's own history explains.
+
+    The reference is the larger of the collection's `spike_quantile` price over
+    the last `median_window_days` and the token's own last paid price: a rarity
+    premium sits inside both. Too thin a market for a quantile falls back to
+    the issue price.
+    """
+
     name = "speculation.price_spike"
     typology = "speculation"
 
-    def __init__(self, config: SpeculationConfig):
+    def __init__(self, config: SpeculationConfig, ledger: TokenLedger | None = None,
+                 history_days: int = 200):
         self.config = config
+        self.ledger = ledger
         self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
+        self.levels = LevelHistory(history_days)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
@@ -34,125 +45,321 @@ class PriceSpikeDetector(Detector):
         config = self.config
         price = float(trade.price)
         recent = self.prices.recent(trade.collection_id, trade.t)
+        level = quantile(recent, 0.5) if len(recent) >= config.median_min_samples else None
+        if level:
+            self.levels.record(trade.collection_id, trade.t, level)
+        own = self._own_price(trade, level)
         alerts = []
         if len(recent) >= config.median_min_samples:
-            median = _median(recent)
-            if median > 0 and price >= config.spike_over_median * median:
-                ratio = price / median
+            # A token seen before carries its own level; one that is not may be the rarest yet, so it is
+            # held against the most the collection fetched, and by a wider margin.
+            top = quantile(recent, config.spike_quantile) if own else recent[-1]
+            floor = quantile(recent, config.floor_quantile)
+            reference = max(top, own or 0.0)
+            over = config.spike_over_reference if own else config.spike_over_unseen
+            if reference > 0 and price >= over * reference:
+                ratio = price / reference
+                evidence = Evidence(config.spike_base)
+                evidence.add("over_reference", config.spike_weights[0], rising(ratio, over, over * 4))
+                evidence.add("over_floor", config.spike_weights[1], rising(price / floor, 10, 100) if floor else 0)
+                evidence.add("young_accounts", config.spike_weights[2], _young(view, trade, config.young_days))
+                what = ("its own last price" if own and own >= top else
+                        f"the collection's top {100 - config.spike_quantile * 100:.0f}% level" if own else
+                        "the collection's highest price")
                 reason = (
-                    f"{trade.token_id} sold for {money(trade.price)}, {ratio:.1f}x the collection's "
-                    f"{config.median_window_days:g}-day median of {money(median)} over {len(recent)} trades."
+                    f"{trade.token_id} sold for {money(trade.price)}, {ratio:.1f}x {what} of {money(reference)} "
+                    f"and {price / floor:.0f}x the floor of {money(floor)} over the last "
+                    f"{config.median_window_days:g} days ({len(recent)} trades)."
                 )
-                evidence = {"price": str(trade.price), "median": round(median, 2), "ratio": round(ratio, 3),
-                            "samples": len(recent), "threshold": config.spike_over_median}
-                alerts.append(self.alert(trade, _ratio_score(ratio, config.spike_over_median), reason, evidence))
+                details = {"price": str(trade.price), "reference": round(reference, 2), "ratio": round(ratio, 3),
+                           "collection_top": round(top, 2), "floor": round(floor, 2),
+                           "median": round(quantile(recent, 0.5), 2),
+                           "token_last_price": round(own, 2) if own else None, "samples": len(recent),
+                           "threshold": over, "signals": evidence.signals}
+                alerts.append(self.alert(trade, evidence.score, reason, details))
         elif view.collection is not None and view.collection.issue_price:
             issue = float(view.collection.issue_price)
-            if price >= config.spike_over_issue * issue:
+            reference = max(issue, own or 0.0)
+            if price >= config.spike_over_issue * reference:
                 ratio = price / issue
+                evidence = Evidence(config.spike_base)
+                evidence.add("over_reference", config.spike_weights[0],
+                             rising(price / reference, config.spike_over_issue, config.spike_over_issue * 4))
+                evidence.add("young_accounts", config.spike_weights[2], _young(view, trade, config.young_days))
                 reason = (
                     f"{trade.token_id} sold for {money(trade.price)}, {ratio:.1f}x its issue price of "
-                    f"{money(issue)}, with too few recent trades for a market median."
+                    f"{money(issue)}, with too few recent trades for a market level."
                 )
-                evidence = {"price": str(trade.price), "issue_price": str(view.collection.issue_price),
-                            "ratio": round(ratio, 3), "samples": len(recent),
-                            "threshold": config.spike_over_issue}
-                alerts.append(self.alert(trade, _ratio_score(ratio, config.spike_over_issue), reason, evidence))
+                details = {"price": str(trade.price), "issue_price": str(view.collection.issue_price),
+                           "ratio": round(ratio, 3), "samples": len(recent),
+                           "token_last_price": round(own, 2) if own else None,
+                           "threshold": config.spike_over_issue, "signals": evidence.signals}
+                alerts.append(self.alert(trade, evidence.score, reason, details))
         self.prices.add(trade.collection_id, trade.t, price)
         return alerts
 
+    def _own_price(self, trade, level: float | None) -> float | None:
+        """The token's last paid price, raised by the collection's rise since (when both levels are known).
+
+        Only a rise moves it: a heavy-tailed collection's median also swings with what happens to
+        trade, and a fall must not make an old price look like a spike."""
+        last = _last_paid_sale(self.ledger, trade)
+        if last is None:
+            return None
+        own = float(last.price)
+        then = self.levels.at(trade.collection_id, last.t) if level else None
+        if then and level > then:
+            own *= level / then
+        return own
+
     def evict(self, now: float) -> None:
         self.prices.evict(now)
+        self.levels.evict(now)
 
 
-def _median(values: list[float]) -> float:
-    """Median of values already in ascending order."""
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return (values[middle - 1] + values[middle]) / 2
+def quantile(values: list[float], q: float) -> float:
+    """The q-quantile of values already in ascending order (linear between neighbours)."""
+    if not values:
+        return 0.0
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _last_paid(ledger: TokenLedger | None, trade) -> float | None:
+    last = _last_paid_sale(ledger, trade)
+    return float(last.price) if last is not None else None
+
+
+def _last_paid_sale(ledger: TokenLedger | None, trade):
+    """The token's last paid sale before this trade: from its recent transfers, else its last
+    transfer (kept for the holding horizon, months), if that was paid."""
+    if ledger is None:
+        return None
+    for _, earlier in reversed(ledger.history(trade.token_id, trade.t)):
+        if earlier.paid:
+            return earlier
+    last = ledger.last_transfer.recent(trade.token_id, trade.t)
+    if last and last[-1][1].paid:
+        return last[-1][1]
+    return None
+
+
+class LevelHistory:
+    """A collection's market level (its rolling median) per event-time day, for the holding horizon:
+    a token's old price is compared after the market's rise since, not as it was."""
+
+    __slots__ = ("days", "_levels", "_evicted_day")
+
+    def __init__(self, days: int):
+        self.days = days
+        self._levels: dict[str, dict[int, float]] = {}
+        self._evicted_day = None
+
+    def record(self, collection_id: str, t: float, level: float) -> None:
+        self._levels.setdefault(collection_id, {})[int(t // DAY)] = level
+
+    def at(self, collection_id: str, t: float) -> float | None:
+        """The level of the latest recorded day at or before `t`'s day (within a week), else None."""
+        levels = self._levels.get(collection_id)
+        if not levels:
+            return None
+        day = int(t // DAY)
+        for back in range(8):
+            level = levels.get(day - back)
+            if level is not None:
+                return level
+        return None
+
+    def evict(self, now: float) -> None:
+        oldest = int(now // DAY) - self.days
+        if oldest == self._evicted_day:
+            return  # days only leave once a day
+        self._evicted_day = oldest
+        for collection_id in list(self._levels):
+            levels = self._levels[collection_id]
+            for day in [d for d in levels if d < oldest]:
+                del levels[day]
+            if not levels:
+                del self._levels[collection_id]
+
+    def __len__(self) -> int:
+        return len(self._levels)
+
+
+def _young(view: TradeView, trade, days: float) -> float:
+    return max(young(view.buyer.registered_t if view.buyer else None, trade.t, days),
+               young(view.seller.registered_t if view.seller else None, trade.t, days))
 
 
 class PumpDetector(Detector):
-    """A run of secondary trades in one collection, each priced a step above the last."""
+    """A sharp rise of a collection's price level over hours, whatever the step of each trade.
+
+    Over the collection's secondary trades of the last `pump_window_hours`, a
+    run of at least `pump_min_trades` trades ending now is a pump when its
+    prices trend up (Kendall's tau >= `pump_min_trend`: most pairs of trades
+    rise with time), its level (median of three trades, so one rare token does
+    not make a level) rises `pump_level_rise` times from its start to now, and
+    the last three trades sell at a median `pump_total_rise` times what those
+    tokens last sold for: unrelated honest trades of a busy hour have no trend
+    and sell near their own last prices, and a rare token's premium is in its
+    own last price too. A pump going on extends one episode per collection.
+    """
 
     name = "speculation.pump"
     typology = "speculation"
 
-    def __init__(self, config: SpeculationConfig):
+    def __init__(self, config: SpeculationConfig, ledger: TokenLedger | None = None):
         self.config = config
-        self.trades: KeyedWindow = KeyedWindow(config.pump_window_hours * HOUR, 64)
+        self.ledger = ledger
+        self.trades: KeyedWindow = KeyedWindow(config.pump_window_hours * HOUR, config.pump_max_trades)
+        self.episodes = Episodes(config.pump_window_hours * HOUR)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
         if trade.kind != "secondary" or not trade.paid:
             return []
         config = self.config
-        self.trades.add(trade.collection_id, trade.t, trade)
+        price = float(trade.price)
+        own = _last_paid(self.ledger, trade)
+        self.trades.add(trade.collection_id, trade.t, (trade, price, price / own if own else None))
         recent = self.trades.recent(trade.collection_id, trade.t)
-        if len(recent) < config.pump_min_trades:
+        run = _pump_run(recent, config)
+        if run is None:
             return []
-        run = [trade]
-        for index in range(len(recent) - 2, -1, -1):
-            earlier = recent[index][1]
-            if float(earlier.price) * config.pump_step > float(run[-1].price):
-                break
-            run.append(earlier)
-        if len(run) < config.pump_min_trades:
-            return []
-        run.reverse()
-        rise = float(trade.price) / float(run[0].price)
-        if rise < config.pump_total_rise:
-            return []
-        minutes = (trade.t - run[0].t) / 60
+        trades = [entry[1][0] for entry in run]
+        prices = [entry[1][1] for entry in run]
+        start, end = _median3(prices[:3]), _median3(prices[-3:])
+        rise = end / start
+        minutes = (trade.t - trades[0].t) / 60
+        steps = [b / a for a, b in zip(prices, prices[1:]) if a > 0]
+        accounts = list(dict.fromkeys(a for t in trades for a in (t.seller_id, t.buyer_id)))
+        evidence = Evidence(config.pump_base)
+        evidence.add("rise", config.pump_weights[0], rising(rise, config.pump_level_rise, config.pump_level_rise * 4))
+        evidence.add("trend", config.pump_weights[1], _tau([p for p in prices]))
+        evidence.add("length", config.pump_weights[2], (len(run) - config.pump_min_trades) / 5)
+        evidence.add("few_accounts", config.pump_weights[3], 1.0 - len(accounts) / (2.0 * len(trades)))
         reason = (
-            f"{len(run)} trades in {trade.collection_id} within {minutes:.0f} minutes each priced at least "
-            f"{(config.pump_step - 1) * 100:.0f}% above the last, rising {rise:.1f}x from "
-            f"{money(run[0].price)} to {money(trade.price)}."
+            f"{trade.collection_id}'s price level rose {rise:.1f}x over {len(run)} trades within "
+            f"{minutes:.0f} minutes, from {money(start)} to {money(end)} (median step "
+            f"{(sorted(steps)[len(steps) // 2] - 1) * 100:+.0f}%)."
         )
-        evidence = {"trades": len(run), "rise": round(rise, 3), "minutes": round(minutes, 1),
-                    "prices": [str(t.price) for t in run], "min_trades": config.pump_min_trades,
-                    "step": config.pump_step}
-        score = min(0.95, 0.75 + 0.05 * (len(run) - config.pump_min_trades))
-        return [self.alert(trade, score, reason, evidence, run, accounts=_accounts(run))]
+        details = {"trades": len(run), "rise": round(rise, 3), "minutes": round(minutes, 1),
+                   "prices": [str(t.price) for t in trades], "min_trades": config.pump_min_trades,
+                   "min_level_rise": config.pump_level_rise, "min_rise_over_own": config.pump_total_rise, "trend": round(_tau(prices), 3),
+                   "signals": evidence.signals}
+        alert = self.alert(trade, evidence.score, reason, details, trades, accounts=accounts)
+        return [self.episodes.extend(trade.collection_id, trade.t, alert)]
 
     def evict(self, now: float) -> None:
         self.trades.evict(now)
+        self.episodes.evict(now)
 
 
-def _accounts(trades) -> list[str]:
-    return list(dict.fromkeys(a for t in trades for a in (t.seller_id, t.buyer_id)))
+def _median3(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _tau(values: list[float]) -> float:
+    """Kendall's tau of values against their order: 1 when every later value is higher."""
+    concordant = discordant = 0
+    for i, a in enumerate(values):
+        for b in values[i + 1:]:
+            if b > a:
+                concordant += 1
+            elif b < a:
+                discordant += 1
+    pairs = len(values) * (len(values) - 1) / 2
+    return (concordant - discordant) / pairs if pairs else 0.0
+
+
+def _pump_run(recent, config: SpeculationConfig):
+    """The longest run of recent trades ending now that is a pump, or None.
+
+    Runs grow backwards from the newest trade; Kendall's concordance is kept
+    incrementally, so the scan costs one comparison per pair of trades."""
+    n = len(recent)
+    if n < config.pump_min_trades:
+        return None
+    relative = [entry[1][2] for entry in recent[-3:]]
+    if any(r is None for r in relative) or _median3(relative) < config.pump_total_rise:
+        return None
+    prices = [entry[1][1] for entry in recent]
+    best = None
+    score = 0
+    for start in range(n - 2, -1, -1):
+        first = prices[start]
+        for later in prices[start + 1:]:
+            score += (later > first) - (later < first)
+        length = n - start
+        if length < config.pump_min_trades:
+            continue
+        if score / (length * (length - 1) / 2) < config.pump_min_trend:
+            continue
+        run = prices[start:]
+        if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
+            continue
+        best = recent[start:]
+    return best
 
 
 class RapidFlipDetector(Detector):
-    """A token resold within hours of being bought, at a large markup."""
+    """A token resold within hours of being bought, at a large markup, above the market.
+
+    Buying under the market and reselling at it within hours is honest
+    arbitrage (a mispriced listing sniped); a flip is a resale above what the
+    collection trades at, once its market is known.
+    """
 
     name = "speculation.rapid_flip"
     typology = "speculation"
 
     def __init__(self, config: SpeculationConfig):
         self.config = config
+        self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade, bought = view.trade, view.acquisition
+        config = self.config
+        market = None
+        if trade.kind == "secondary" and trade.paid:
+            recent = self.prices.recent(trade.collection_id, trade.t)
+            if len(recent) >= config.median_min_samples:
+                market = quantile(recent, 0.5)
+            self.prices.add(trade.collection_id, trade.t, float(trade.price))
         if bought is None or not trade.paid or not bought.paid:
             return []
-        config = self.config
         held = trade.t - bought.t
         if held > config.flip_window_hours * HOUR:
             return []
         markup = float(trade.price / bought.price) - 1.0
         if markup < config.flip_markup:
             return []
+        over_market = float(trade.price) / market if market else None
+        if over_market is not None and over_market < config.flip_over_market:
+            return []
+        evidence = Evidence(config.flip_base)
+        evidence.add("markup", config.flip_weights[0], rising(1.0 + markup, 1.0 + config.flip_markup, 4.0))
+        evidence.add("speed", config.flip_weights[1], falling(max(held / HOUR, 0.01), 1.0, config.flip_window_hours))
+        evidence.add("over_market", config.flip_weights[2],
+                     rising(over_market, config.flip_over_market, 4.0) if over_market else 0.0)
+        evidence.add("young_accounts", config.flip_weights[3], _young(view, trade, config.young_days))
         reason = (
             f"{trade.seller_id} resold {trade.token_id} {held / HOUR:.1f} hours after buying it, "
-            f"for {money(trade.price)} against {money(bought.price)} paid ({markup * 100:.0f}% markup)."
+            f"for {money(trade.price)} against {money(bought.price)} paid ({markup * 100:.0f}% markup"
+            + (f", {over_market:.1f}x the collection's median)." if over_market else ").")
         )
-        evidence = {"held_hours": round(held / HOUR, 3), "markup": round(markup, 4),
-                    "bought_for": str(bought.price), "sold_for": str(trade.price),
-                    "window_hours": config.flip_window_hours, "min_markup": config.flip_markup}
-        score = _ratio_score(1.0 + markup, 1.0 + config.flip_markup)
-        return [self.alert(trade, score, reason, evidence, [bought])]
+        details = {"held_hours": round(held / HOUR, 3), "markup": round(markup, 4),
+                   "bought_for": str(bought.price), "sold_for": str(trade.price),
+                   "market_median": round(market, 2) if market else None,
+                   "window_hours": config.flip_window_hours, "min_markup": config.flip_markup,
+                   "signals": evidence.signals}
+        return [self.alert(trade, evidence.score, reason, details, [bought])]
+
+    def evict(self, now: float) -> None:
+        self.prices.evict(now)
 
 
 class TransferLockDetector(Detector):

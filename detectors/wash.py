@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from amlwatch.alerts import Alert
-from amlwatch.config import DAY, LinkConfig, WashConfig
+from amlwatch.alerts import Alert, Episodes
+from amlwatch.config import DAY, HOUR, LinkConfig, WashConfig
 
 from .base import Detector, TradeView, money
+from .evidence import Evidence, falling, young
 from .ledger import TokenLedger
 from .windows import KeyedWindow
 
@@ -32,10 +33,7 @@ class LinkedPartiesDetector(Detector):
         found = self.find_links(view)
         if not found:
             return []
-        doubt = 1.0
-        for strength in found.values():
-            doubt *= 1.0 - strength
-        score = 1.0 - doubt
+        score = link_strength(found)
         names = ", ".join(name.replace("_", " ") for name in found)
         reason = (
             f"Buyer {trade.buyer_id} and seller {trade.seller_id} are linked ({names}) "
@@ -44,116 +42,255 @@ class LinkedPartiesDetector(Detector):
         return [self.alert(trade, score, reason, {"links": found, "price": str(trade.price)})]
 
     def find_links(self, view: TradeView) -> dict[str, float]:
-        trade, buyer, seller, links = view.trade, view.buyer, view.seller, self.links
-        found: dict[str, float] = {}
-        if trade.buyer_id == trade.seller_id:
-            found["same_account"] = 1.0
-        if buyer and seller and buyer.id_hash and buyer.id_hash == seller.id_hash:
-            found["same_national_id"] = links.same_national_id
-        if seller is not None and (
-            (trade.instrument_hash and trade.instrument_hash in seller.cards
-             and not (buyer and trade.instrument_hash in buyer.cards))
-            or (trade.payer_name_hash and trade.payer_name_hash == seller.name_hash
-                and not (buyer and buyer.name_hash == seller.name_hash))
-        ):
-            found["seller_funds_buyer"] = links.seller_funds_buyer
-        if buyer and seller and buyer.cards and not buyer.cards.isdisjoint(seller.cards):
-            found["shared_bank_card"] = links.shared_bank_card
-        if buyer and seller and buyer.phone_hash and buyer.phone_hash == seller.phone_hash:
-            found["shared_phone"] = links.shared_phone
-        if self._share_device(view):
-            found["shared_device"] = links.shared_device
-        return found
+        return find_links(view, self.links)
 
-    @staticmethod
-    def _share_device(view: TradeView) -> bool:
-        trade, buyer, seller = view.trade, view.buyer, view.seller
-        buyer_devices = buyer.devices if buyer else ()
-        seller_devices = seller.devices if seller else ()
-        at_buyer, at_seller = trade.buyer_device_id, trade.seller_device_id
-        if at_buyer and (at_buyer == at_seller or at_buyer in seller_devices):
-            return True
-        if at_seller and at_seller in buyer_devices:
-            return True
-        # Registry histories hold a few devices each: a nested scan beats building sets on every trade.
-        return any(device in seller_devices for device in buyer_devices)
+
+def find_links(view: TradeView, links: LinkConfig) -> dict[str, float]:
+    """What ties a trade's buyer and seller to one person, with each link's strength."""
+    trade, buyer, seller = view.trade, view.buyer, view.seller
+    found: dict[str, float] = {}
+    if trade.buyer_id == trade.seller_id:
+        found["same_account"] = 1.0
+    if buyer and seller and buyer.id_hash and buyer.id_hash == seller.id_hash:
+        found["same_national_id"] = links.same_national_id
+    if seller is not None and (
+        (trade.instrument_hash and trade.instrument_hash in seller.cards
+         and not (buyer and trade.instrument_hash in buyer.cards))
+        or (trade.payer_name_hash and trade.payer_name_hash == seller.name_hash
+            and not (buyer and buyer.name_hash == seller.name_hash))
+    ):
+        found["seller_funds_buyer"] = links.seller_funds_buyer
+    if buyer and seller and buyer.cards and not buyer.cards.isdisjoint(seller.cards):
+        found["shared_bank_card"] = links.shared_bank_card
+    if buyer and seller and buyer.phone_hash and buyer.phone_hash == seller.phone_hash:
+        found["shared_phone"] = links.shared_phone
+    if _share_device(view):
+        found["shared_device"] = links.shared_device
+    return found
+
+
+def link_strength(found: dict[str, float]) -> float:
+    """Links combine as independent evidence: 1 - prod(1 - strength)."""
+    doubt = 1.0
+    for strength in found.values():
+        doubt *= 1.0 - strength
+    return 1.0 - doubt
+
+
+def _share_device(view: TradeView) -> bool:
+    trade, buyer, seller = view.trade, view.buyer, view.seller
+    buyer_devices = buyer.devices if buyer else ()
+    seller_devices = seller.devices if seller else ()
+    at_buyer, at_seller = trade.buyer_device_id, trade.seller_device_id
+    if at_buyer and (at_buyer == at_seller or at_buyer in seller_devices):
+        return True
+    if at_seller and at_seller in buyer_devices:
+        return True
+    # Registry histories hold a few devices each: a nested scan beats building sets on every trade.
+    return any(device in seller_devices for device in buyer_devices)
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
 
 
 class RoundTripDetector(Detector):
-    """A token coming back to an account that owned it within the window."""
+    """A token coming back to an account that owned it within the window.
+
+    A cycle alone is weak evidence: collectors buy back what they sold, often
+    at a higher price in a rising market, and a dealer buying much of a
+    collection meets the same tokens again. Wash cycles move the token round
+    at one price, fast, among linked or new accounts, so the score weighs
+    price symmetry, speed, links and account age (docs/DETECTORS.md) and a
+    cycle scoring under `round_trip_min_score` raises nothing.
+    """
 
     name = "wash.round_trip"
     typology = "wash_trading"
 
-    def __init__(self, config: WashConfig, ledger: TokenLedger):
+    def __init__(self, config: WashConfig, ledger: TokenLedger, links: LinkConfig | None = None):
         self.config = config
         self.ledger = ledger
+        self.links = links or LinkConfig()
+        self.episodes = Episodes(config.window_days * DAY)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
         history = self.ledger.history(trade.token_id, trade.t)
         if not history:
             return []
+        config = self.config
         start = None
-        oldest = max(0, len(history) - self.config.cycle_max_length + 1)
+        oldest = max(0, len(history) - config.cycle_max_length + 1)
         for index in range(len(history) - 1, oldest - 1, -1):
             if history[index][1].seller_id == trade.buyer_id:
                 start = index
                 break
         if start is None:
             return []
-        legs = [entry[1] for entry in list(history)[start:]] + [trade]
-        if not any(leg.paid for leg in legs):
+        legs = [entry[1] for entry in history[start:]] + [trade]
+        paid = [leg for leg in legs if leg.paid]
+        if not paid:
             return []
-        owners = [legs[0].seller_id] + [leg.buyer_id for leg in legs]
-        days = (trade.t - legs[0].t) / DAY
-        score = 0.8 if len(legs) == 2 else 0.9
+        path, gaps = true_path(legs)
+        hours = (trade.t - legs[0].t) / HOUR
+        prices = [float(leg.price) for leg in paid]
+        spread = max(prices) / min(prices)
+        links = find_links(view, self.links)
+        # Chance brings tokens back too: to a dealer trading a large share of the collection, or
+        # through it to their earlier owners, and among accounts that trade with many others. A wash
+        # ring's accounts trade mostly within the ring, so the cycle's shape (one price, fast) counts
+        # only as far as the ring is its members' trading ("isolation"), and not at all with a dealer.
+        dealers, isolation = self._members(trade, legs, path)
+        shape = 0.0 if dealers else isolation
+        evidence = Evidence(config.round_trip_base)
+        evidence.add("price_symmetry", config.round_trip_weights[0],
+                     shape * falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
+        evidence.add("speed", config.round_trip_weights[1],
+                     shape * falling(max(hours, 1e-3), config.fast_hours, config.slow_days * 24))
+        evidence.add("links", config.round_trip_weights[2], link_strength(links))
+        evidence.add("young_accounts", config.round_trip_weights[3],
+                     max(young(_registered(view.buyer), trade.t, config.young_days),
+                         young(_registered(view.seller), trade.t, config.young_days)))
+        evidence.add("ring", config.round_trip_weights[4], min(1.0, len(set(path)) - 2.0))
+        score = evidence.score
+        if score < config.round_trip_min_score:
+            return []
         reason = (
-            f"Token {trade.token_id} went round {' -> '.join(owners)} in {len(legs)} trades "
-            f"over {days:.1f} days, back to {trade.buyer_id}."
+            f"Token {trade.token_id} went round {' -> '.join(path)} in {len(legs)} trades "
+            f"over {hours / 24:.1f} days, back to {trade.buyer_id}; prices within {(spread - 1) * 100:.0f}% "
+            f"of each other."
         )
-        evidence = {
-            "path": owners,
+        details = {
+            "path": path,
             "legs": len(legs),
-            "days": round(days, 3),
+            "unrecorded_transfers": gaps,
+            "days": round(hours / 24, 3),
             "prices": [str(leg.price) for leg in legs],
-            "window_days": self.config.window_days,
+            "price_spread": round(spread, 3),
+            "links": links,
+            "dealers": dealers,
+            "isolation": round(isolation, 3),
+            "signals": evidence.signals,
+            "window_days": config.window_days,
         }
-        return [self.alert(trade, score, reason, evidence, legs)]
+        alert = self.alert(trade, score, reason, details, legs, accounts=path)
+        return [self.episodes.extend(trade.token_id, trade.t, alert)]
+
+    def evict(self, now: float) -> None:
+        self.episodes.evict(now)
+
+
+    def _members(self, trade, legs, path) -> tuple[dict, float]:
+        """Dealers among the cycle's accounts, and the mean share of each account's paid trades in the
+        collection (this one included) that are legs of the cycle."""
+        config = self.config
+        dealers, shares = {}, []
+        for owner in dict.fromkeys(path):
+            count, share = self.ledger.share(trade.collection_id, owner, trade.t)
+            if count >= config.dealer_min_trades and share >= config.dealer_share:
+                dealers[owner] = {"trades": count, "share": round(share, 4)}
+            in_ring = sum(1 for leg in legs if leg.paid and owner in (leg.buyer_id, leg.seller_id))
+            current = 1 if trade.paid and owner in (trade.buyer_id, trade.seller_id) else 0
+            shares.append(min(1.0, in_ring / (count + current)) if count + current else 1.0)
+        return dealers, sum(shares) / len(shares)
+
+
+def true_path(legs) -> tuple[list[str], int]:
+    """Every owner in order, the first seller to the last buyer; a leg whose seller is not the previous
+    leg's buyer (the token moved without a recorded trade) still names that seller, and is counted."""
+    path = [legs[0].seller_id]
+    gaps = 0
+    for leg in legs:
+        if leg.seller_id != path[-1]:
+            path.append(leg.seller_id)
+            gaps += 1
+        path.append(leg.buyer_id)
+    return path, gaps
+
+
+def _registered(state) -> float | None:
+    return state.registered_t if state is not None else None
 
 
 class PairRepeatDetector(Detector):
-    """The same two accounts trading back and forth."""
+    """The same two accounts trading back and forth in one collection, a large share of what each trades.
+
+    Collection-scoped (stage 1 sees every trade of the collection, so each
+    account's whole activity there): both directions must carry at least
+    `pair_min_each_way` trades and the smaller at least `pair_min_balance` of
+    the pair's trades (a bulk sweep with one trade back is not a pair trading
+    back and forth), and the pair must be at least `pair_min_share` of each
+    account's paid trades in the collection (a market maker's many
+    counterparties are not wash partners). A growing pair extends one episode.
+    """
 
     name = "wash.pair_repeat"
     typology = "wash_trading"
+    scope = "collection"
 
-    def __init__(self, config: WashConfig):
+    def __init__(self, config: WashConfig, ledger: TokenLedger):
         self.config = config
-        self.window: KeyedWindow = KeyedWindow(config.window_days * DAY, config.max_trades_per_token)
+        horizon = config.window_days * DAY
+        self.ledger = ledger
+        """Counts each account's paid trades per collection; the monitor records each trade after the
+        detectors have seen it."""
+        self.window: KeyedWindow = KeyedWindow(horizon, config.max_trades_per_token)
+        self.episodes = Episodes(horizon)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
         if not trade.paid or trade.buyer_id == trade.seller_id:
             return []
-        pair = (trade.buyer_id, trade.seller_id) if trade.buyer_id < trade.seller_id else (trade.seller_id, trade.buyer_id)
-        self.window.add(pair, trade.t, trade)
-        recent = self.window.recent(pair, trade.t)
-        if len(recent) < self.config.pair_repeat_min:
+        config = self.config
+        collection = trade.collection_id
+        pair = _pair(trade.buyer_id, trade.seller_id)
+        key = (collection, pair)
+        self.window.add(key, trade.t, trade)
+        recent = self.window.recent(key, trade.t)
+        if len(recent) < config.pair_repeat_min:
             return []
         trades = [entry[1] for entry in recent]
-        if len({t.seller_id for t in trades}) < 2:
+        forward = sum(1 for t in trades if t.seller_id == pair[0])
+        backward = len(trades) - forward
+        minority = min(forward, backward)
+        if minority < config.pair_min_each_way or minority / len(trades) < config.pair_min_balance:
             return []
+        shares = {a: len(trades) / max(self.ledger.activity.count((collection, a), trade.t) + 1, len(trades))
+                  for a in pair}
+        if min(shares.values()) < config.pair_min_share:
+            return []
+        prices = [float(t.price) for t in trades]
+        spread = max(prices) / min(prices)
+        days = (trade.t - trades[0].t) / DAY
+        evidence = Evidence(config.pair_base)
+        weights = config.pair_weights
+        evidence.add("balance", weights[0], minority / (len(trades) / 2))
+        evidence.add("concentration", weights[1], min(shares.values()))
+        evidence.add("repeats", weights[2], (len(trades) - config.pair_repeat_min + 1) / 3)
+        evidence.add("price_symmetry", weights[3],
+                     falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
+        evidence.add("young_accounts", weights[4],
+                     max(young(_registered(view.buyer), trade.t, config.young_days),
+                         young(_registered(view.seller), trade.t, config.young_days)))
         total = sum(t.price for t in trades)
         reason = (
-            f"Accounts {pair[0]} and {pair[1]} traded with each other {len(trades)} times in both "
-            f"directions within {self.config.window_days:g} days, {money(total)} in all."
+            f"Accounts {pair[0]} and {pair[1]} traded with each other {len(trades)} times in "
+            f"{collection} within {days:.1f} days, {forward} one way and {backward} the other, "
+            f"{money(total)} in all; the pair is {min(shares.values()) * 100:.0f}% or more of each "
+            f"one's trades there."
         )
-        evidence = {"trades": len(trades), "total": str(total), "min_trades": self.config.pair_repeat_min}
-        return [self.alert(trade, 0.8, reason, evidence, trades)]
+        details = {"trades": len(trades), "directions": {f"{pair[0]}->{pair[1]}": forward,
+                                                          f"{pair[1]}->{pair[0]}": backward},
+                   "total": str(total), "share_of_activity": {a: round(v, 3) for a, v in shares.items()},
+                   "price_spread": round(spread, 3), "signals": evidence.signals,
+                   "min_trades": config.pair_repeat_min, "min_each_way": config.pair_min_each_way}
+        alert = self.alert(trade, evidence.score, reason, details, trades, accounts=list(pair))
+        return [self.episodes.extend(key, trade.t, alert)]
 
     def evict(self, now: float) -> None:
         self.window.evict(now)
+        self.episodes.evict(now)
 
 
 class RepeatBuyerDetector(Detector):
@@ -166,6 +303,7 @@ class RepeatBuyerDetector(Detector):
         self.config = config
         self.ledger = ledger
         self.window: KeyedWindow = KeyedWindow(config.window_days * DAY, config.rebuy_min * 4)
+        self.episodes = Episodes(config.window_days * DAY)
 
     def observe(self, view: TradeView) -> list[Alert]:
         trade = view.trade
@@ -176,15 +314,28 @@ class RepeatBuyerDetector(Detector):
         buys = self.window.recent(key, trade.t)
         if len(buys) < self.config.rebuy_min:
             return []
+        config = self.config
+        trades_there, share = self.ledger.share(trade.collection_id, trade.buyer_id, trade.t)
+        if trades_there >= config.dealer_min_trades and share >= config.dealer_share:
+            return []  # a dealer buying a large share of the collection meets the same token again
         first = buys[0][0]
         between = [entry[1] for entry in self.ledger.history(trade.token_id, trade.t) if entry[0] >= first]
+        path, _ = true_path(between + [trade])
+        prices = [float(entry[1].price) for entry in buys]
+        spread = max(prices) / min(prices)
+        evidence = Evidence(config.rebuy_base)
+        evidence.add("repeats", config.rebuy_weights[0], (len(buys) - config.rebuy_min + 1) / 2)
+        evidence.add("price_symmetry", config.rebuy_weights[1],
+                     falling(spread, 1.0 + config.symmetric_within, 1.0 + config.asymmetric_at))
         reason = (
             f"Account {trade.buyer_id} bought token {trade.token_id} {len(buys)} times within "
-            f"{self.config.window_days:g} days."
+            f"{config.window_days:g} days ({' -> '.join(path)})."
         )
-        evidence = {"buys": len(buys), "min_buys": self.config.rebuy_min,
-                    "prices": [str(entry[1].price) for entry in buys]}
-        return [self.alert(trade, 0.85, reason, evidence, between)]
+        details = {"buys": len(buys), "min_buys": config.rebuy_min, "path": path,
+                   "prices": [str(entry[1].price) for entry in buys], "signals": evidence.signals}
+        alert = self.alert(trade, evidence.score, reason, details, between)
+        return [self.episodes.extend(key, trade.t, alert)]
 
     def evict(self, now: float) -> None:
         self.window.evict(now)
+        self.episodes.evict(now)

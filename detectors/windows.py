@@ -136,3 +136,65 @@ class SortedWindow:
 
 def _drop(ordered: list[float], value: float) -> None:
     del ordered[bisect_left(ordered, value)]
+
+
+class CountWindow:
+    """How many events each key had within the window, counted in event-time buckets.
+
+    Memory is one count per key and active bucket (never one entry per event), so a market maker's
+    thousands of trades cost what a few hours of them do. The window is exact to one bucket:
+    deterministic in event time, so replay and the streaming stages count alike.
+    """
+
+    __slots__ = ("horizon", "bucket", "_buckets", "_totals", "_expiry")
+
+    def __init__(self, horizon: float, bucket: float = 3600.0):
+        self.horizon = horizon
+        self.bucket = bucket
+        self._buckets: dict[Hashable, deque[list]] = {}
+        self._totals: dict[Hashable, int] = {}
+        self._expiry: deque[tuple[float, Hashable]] = deque()
+
+    def add(self, key: Hashable, t: float) -> None:
+        start = t - t % self.bucket
+        buckets = self._buckets.get(key)
+        if buckets is None:
+            self._buckets[key] = deque(([start, 1],))
+            self._totals[key] = 1
+            self._expiry.append((start, key))
+            return
+        last = buckets[-1]
+        if last[0] >= start:
+            last[1] += 1
+        else:
+            buckets.append([start, 1])
+            self._expiry.append((start, key))
+        self._totals[key] += 1
+
+    def count(self, key: Hashable, now: float) -> int:
+        """Events of `key` in buckets that end after `now - horizon`."""
+        buckets = self._buckets.get(key)
+        if buckets is None:
+            return 0
+        self._trim(key, buckets, now - self.horizon)
+        return self._totals.get(key, 0)
+
+    def _trim(self, key: Hashable, buckets: deque, cutoff: float) -> None:
+        while buckets and buckets[0][0] + self.bucket <= cutoff:
+            self._totals[key] -= buckets.popleft()[1]
+
+    def evict(self, now: float) -> None:
+        cutoff = now - self.horizon
+        expiry = self._expiry
+        while expiry and expiry[0][0] + self.bucket <= cutoff:
+            _, key = expiry.popleft()
+            buckets = self._buckets.get(key)
+            if buckets is None:
+                continue
+            self._trim(key, buckets, cutoff)
+            if not buckets:
+                del self._buckets[key]
+                del self._totals[key]
+
+    def __len__(self) -> int:
+        return len(self._buckets)

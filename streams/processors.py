@@ -26,7 +26,7 @@ from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
 from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key  # noqa: F401
 
-STAGE2_DETECTORS = frozenset({"structuring.near_threshold", "wash.pair_repeat"})
+STAGE2_DETECTORS = frozenset({"structuring.near_threshold"})
 
 
 def build_stage_monitor(config: Config, stage: int, with_model: bool):

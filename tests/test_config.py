@@ -28,13 +28,17 @@ def test_defaults_match_the_documented_thresholds():
     assert config == Config()
     assert config.wash.window_days == 30.0 and config.wash.cycle_max_length == 4
     assert config.wash.pair_repeat_min == 3 and config.wash.rebuy_min == 3
+    assert config.wash.pair_min_each_way == 1 and config.wash.pair_min_balance == 0.25
+    assert config.wash.pair_min_share == 0.25 and config.wash.round_trip_min_score == 0.52
     assert config.links.same_national_id == 1.0 and config.links.seller_funds_buyer == 0.95
     assert config.links.shared_bank_card == 0.9 and config.links.shared_phone == 0.85
     assert config.links.shared_device == 0.6
-    assert config.speculation.spike_over_median == 5.0 and config.speculation.median_window_days == 7.0
+    assert config.speculation.spike_over_reference == 3.0 and config.speculation.median_window_days == 7.0
+    assert config.speculation.spike_over_unseen == 10.0 and config.speculation.spike_quantile == 0.95
     assert config.speculation.median_min_samples == 5 and config.speculation.spike_over_issue == 10.0
-    assert config.speculation.pump_min_trades == 5 and config.speculation.pump_step == 1.1
-    assert config.speculation.pump_window_hours == 2.0 and config.speculation.pump_total_rise == 2.0
+    assert config.speculation.pump_min_trades == 5 and config.speculation.pump_min_trend == 0.6
+    assert config.speculation.pump_window_hours == 3.0 and config.speculation.pump_total_rise == 2.0
+    assert config.speculation.pump_level_rise == 1.5 and config.speculation.flip_over_market == 1.1
     assert config.speculation.flip_window_hours == 6.0 and config.speculation.flip_markup == 0.5
     assert config.identity.min_kyc_level == 2 and config.identity.adult_age == 18
     assert config.identity.max_accounts_per_national_id == 1
@@ -43,6 +47,9 @@ def test_defaults_match_the_documented_thresholds():
     assert config.settlement.prohibited_methods == ("crypto",)
     assert set(config.asset.financial_classes) == {"security", "insurance", "loan", "precious_metal", "fund_share"}
     assert config.structuring.reporting_threshold == Decimal("50000")
+    assert config.structuring.domestic_transfer_threshold == Decimal("500000")
+    assert config.structuring.cross_border_threshold == Decimal("200000")
+    assert config.structuring.organisation_threshold == Decimal("2000000")
     assert config.structuring.near_fraction == Decimal("0.8")
     assert config.structuring.window_hours == 24.0 and config.structuring.min_trades == 2
     assert config.monitor.dedupe_window_hours == 48.0
@@ -250,3 +257,11 @@ def test_config_file_named_by_the_environment(tmp_path):
     assert load_config(other, env={"AMLWATCH_CONFIG": str(path)}).wash.rebuy_min == 6
     with pytest.raises(FileNotFoundError):
         load_config(None, env={"AMLWATCH_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_weights_are_lists_of_numbers_of_the_documented_length(tmp_path):
+    config = Config.from_mapping({"wash": {"round_trip_weights": [0.3, 0.2, 0.3, 0.1, 0.0]}})
+    assert config.wash.round_trip_weights == (0.3, 0.2, 0.3, 0.1, 0.0)
+    _error(tmp_path, "[wash]\nround_trip_weights = [0.3, 0.2]\n", "wash.round_trip_weights")
+    _error(tmp_path, '[wash]\nround_trip_weights = ["a", 0.2, 0.3, 0.1, 0.1]\n', "wash.round_trip_weights")
+    _error(tmp_path, "[structuring]\ntight_fraction = 0.5\n", "structuring.tight_fraction")

@@ -131,8 +131,8 @@ def _busy_stream():
         trade("acc-b", "acc-a", at(hours=2), price="900.00"),
         trade("acc-b", "acc-kid", at(hours=3), token_id="tok-2", currency="USDT", method="crypto"),
         trade("acc-c", "acc-b", at(hours=4), token_id="tok-3", collection_id="col-bond"),
-        trade("acc-c", "acc-ghost", at(hours=5), token_id="tok-4", price="45000.00"),
-        trade("acc-twin", "acc-ghost", at(hours=6), token_id="tok-5", price="45000.00"),
+        trade("acc-c", "acc-ghost", at(hours=5), token_id="tok-4", price="49000.00", method="digital_rmb"),
+        trade("acc-twin", "acc-ghost", at(hours=6), token_id="tok-5", price="49500.00", method="digital_rmb"),
         gift("acc-a", "acc-c", at(hours=7)),
     ]
     return events

@@ -26,3 +26,18 @@ def test_sorted_window_matches_brute_force_under_expiry_size_limit_and_eviction(
         assert window.recent(probe, t) == expected
     window.evict(t + 1000.0)
     assert len(window) == 0
+
+
+def test_count_window_counts_per_key_within_the_window_in_buckets():
+    from amlwatch.detectors.windows import CountWindow
+
+    window = CountWindow(horizon=10.0, bucket=1.0)
+    for t in (0.0, 0.5, 3.0, 9.5):
+        window.add("a", t)
+    window.add("b", 2.0)
+    assert window.count("a", 9.9) == 4
+    assert window.count("a", 10.5) == 4  # the bucket [0, 1) ends at 1, after 10.5 - 10: still in
+    assert window.count("a", 11.0) == 2  # ...and is out once 11.0 - 10 reaches its end
+    assert window.count("b", 12.9) == 1 and window.count("b", 13.0) == 0
+    window.evict(30.0)
+    assert len(window) == 0 and window.count("a", 30.0) == 0

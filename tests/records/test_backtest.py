@@ -30,8 +30,10 @@ LABELS = [{"trade_id": "tr3", "typology": "structuring"}, {"trade_id": "tr5", "t
 def _stream() -> list[bytes]:
     lines = [account(f"r{i}", ts(i * 0.1), name, birth_year=1990)
              for i, name in enumerate(["iss", "u1", "u2", "u3", "s1", "s2", "s3", "s4", "s5", "s6"])]
-    lines.append(collection("c1", ts(2), "col-1", "iss", price="40000.00"))
-    lines += [trade(f"x{i}", ts(10 + i * 10), f"tr{i}", b, s, price=p) for i, (b, s, p) in enumerate(PAYMENTS)]
+    lines += [collection(f"c{n}", ts(2), f"col-{n}", "iss", price="40000.00") for n in (1, 2)]
+    # Digital RMB (the 50,000 cash line), each buyer's two legs in two collections (evidence of splitting).
+    lines += [trade(f"x{i}", ts(10 + i * 10), f"tr{i}", b, s, price=p, collection_id=f"col-{i % 2 + 1}",
+                    payment={"method": "digital_rmb"}) for i, (b, s, p) in enumerate(PAYMENTS)]
     lines.append(b'{"type":"trade","event_id":"bad1","ts":"' + ts(100).encode() + b'","price":"x"}')
     return lines
 
@@ -54,7 +56,8 @@ def test_backtest_shows_appeared_vanished_changed(files):
     assert [x["accounts"][0] for x in result.vanished] == ["u1"]
     assert len(result.changed) == 1
     change = result.changed[0]
-    assert change["detector"] == "structuring.near_threshold" and set(change["changes"]) == {"reason"}
+    # The score weighs how close the amounts sit to the line, so it moves with the line too.
+    assert change["detector"] == "structuring.near_threshold" and set(change["changes"]) == {"reason", "score"}
     assert "50,000.00" in change["changes"]["reason"][0] and "55,000.00" in change["changes"]["reason"][1]
     counts = result.per_detector["structuring.near_threshold"]
     assert (counts["A"], counts["B"], counts["appeared"], counts["vanished"], counts["changed"]) == (2, 2, 1, 1, 1)

@@ -36,8 +36,9 @@ def test_verified_honest_accounts_are_low_and_unverified_ones_say_why():
 
 
 def _structuring(buyer="acc-b"):
-    return [trade("acc-s", buyer, at(hours=h), token_id=f"t{h}", price=p, method="bank_card")
-            for h, p in ((1, "45000"), (2, "46000"), (3, "47000"))]
+    """Cash-like (digital RMB) legs packed just under the 50,000 CNY cash line, one repeated counterparty."""
+    return [trade("acc-s", buyer, at(hours=h), token_id=f"t{h}", price=p, method="digital_rmb")
+            for h, p in ((1, "48500"), (2, "49200"), (3, "48900"))]
 
 
 def test_alerts_raise_the_rating_and_every_rating_explains_itself():

@@ -18,10 +18,10 @@ from amlwatch.reporting.xml import SchemaError, bstr_xml, hvtr_xml, validate
 
 @pytest.fixture
 def scene(tmp_path):
-    """A structuring pattern (two just-under payments) and its alerts, written as files."""
+    """A structuring pattern (digital RMB payments packed just under the cash line) and its alerts, as files."""
     events = world("acc-s", "acc-b", "acc-c")
-    events += [trade("acc-s", "acc-b", at(hours=1), token_id="t1", price="45000", method="bank_card"),
-               trade("acc-c", "acc-b", at(hours=2), token_id="t2", price="46000", method="bank_card")]
+    events += [trade("acc-s", "acc-b", at(hours=1), token_id="t1", price="48500", method="digital_rmb"),
+               trade("acc-c", "acc-b", at(hours=2), token_id="t2", price="49200", method="digital_rmb")]
     _, alerts = monitor_run(events)
     alerts = [a.to_dict("2026-03-01T00:00:00Z") for a in alerts if a.typology == "structuring"]
     assert alerts
@@ -43,7 +43,7 @@ def test_draft_carries_subjects_counterparties_transactions_trigger_and_narrativ
     assert subject["account_id"] in alerts[0]["accounts"] and subject["id_hash"] == id_of(subject["account_id"])
     assert {p["account_id"] for p in draft["counterparties"]} & {"acc-s", "acc-c", "acc-b"}
     assert all(t["resolved"] and t["currency"] == "CNY" for t in draft["transactions"])
-    assert {t["amount"] for t in draft["transactions"]} == {"45000", "46000"}
+    assert {t["amount"] for t in draft["transactions"]} == {"48500", "49200"}
     assert draft["trigger"].startswith("structuring.near_threshold")
     assert alerts[0]["reason"] in draft["narrative"] and "Evidence:" in draft["narrative"]
     assert draft["offence_codes"] == ["money_laundering"] and draft["trait_codes"] == ["ST-SPLIT"]

@@ -109,14 +109,15 @@ def make_stream(seed: int = 3, accounts: int = 60, collections: int = 8, trades:
         else:
             trade(t, col, token, seller, buyer, f"{price:.2f}", **extra)
             last_price[token] = price
-    # Cross-collection patterns: structuring by one buyer, a pair trading back and forth.
+    # Cross-partition patterns: structuring by one buyer over collections, a pair trading back and forth.
     s_buyer, p_a, p_b = ids[7], ids[8], ids[9]
     for k, col in enumerate(cols[:4]):
         token = f"tok-struct-{k}"
         token_col[token] = col
-        trade(span / 2 + k * 600, col, token, ids[10 + k], s_buyer, f"{45000 + k * 100}.00")
+        trade(span / 2 + k * 600, col, token, ids[10 + k], s_buyer, f"{45000 + k * 100}.00",
+              payment={"method": "digital_rmb"})  # cash: the 50,000 line applies
     for k in range(4):
-        col = cols[k % len(cols)]
+        col = cols[0]  # wash.pair_repeat weighs a pair within one collection
         token = f"tok-pair-{k}"
         token_col[token] = col
         seller, buyer = (p_a, p_b) if k % 2 else (p_b, p_a)
