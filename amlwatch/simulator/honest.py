@@ -9,8 +9,8 @@ one price. Here:
 - bulk sweepers buy a run of floor listings from many owners within an hour;
 - market makers trade with many counterparties in both directions, a few of
   them more than once, each a small share of the maker's trading;
-- an owner sometimes buys back a token it sold days before, at the market
-  price of the day (more in a rising market, less in a falling one).
+- an owner sometimes buys back a token it sold at least five days before,
+  once the market has moved 30% either way, at the market price of the day.
 
 The guarantees the labelled scenarios rely on still hold: honest accounts
 share no identity attribute; nobody resells within the transfer lock; honest
@@ -25,7 +25,9 @@ from .world import DAY, HOUR, MINUTE, Account, Collection, Token, World
 
 GIFT_SHARE = 0.08
 BUYBACK_SHARE = 0.012
-BUYBACK_AFTER = 2 * DAY
+BUYBACK_AFTER = 5 * DAY
+BUYBACK_MOVE = 1.3
+"""An owner buys back what it sold once the market has moved this much either way (regret, or a bargain)."""
 DEALER_SHARE = 0.12
 DEALER_MARKUP = (1.0, 1.1)
 MAKER_SHARE = 0.12
@@ -137,14 +139,15 @@ def resale(w: World, collection: Collection, token: Token, ms: int, traders: Tra
     draw = rng.random()
     if seller_kind == "maker":
         factor = rng.uniform(MAKER_SPREAD[1], MAKER_SPREAD[2])
-        earlier = [a for a in traders.counterparties[seller.idx][-50:] if a.idx not in token.owners]
+        earlier = [a for a in traders.counterparties[seller.idx][-50:]
+                   if a.idx not in token.owners and a.ready_ms < ms - MINUTE]
         if earlier and rng.random() < MAKER_REPEAT:
             buyer = rng.choice(earlier)
             scenario = scenario or "market_maker"
     elif seller_kind == "dealer":
         factor = rng.uniform(*DEALER_MARKUP)
     if buyer is None and draw < BUYBACK_SHARE and seller_kind is None and len(token.owners) >= 2 \
-            and ms - token.acquired_ms >= BUYBACK_AFTER:
+            and ms - token.acquired_ms >= BUYBACK_AFTER and moved(collection, token.acquired_ms, ms):
         previous = w.accounts[token.owners[-1]]
         if previous.idx in traders.kind or previous is seller:
             previous = None
@@ -174,6 +177,11 @@ def resale(w: World, collection: Collection, token: Token, ms: int, traders: Tra
     trade_id = w.trade(ms, collection, token, "secondary", seller, buyer, cents, method=honest_method(w, cents))
     if scenario and not collection.prohibited():
         w.negative(trade_id, scenario)
+
+
+def moved(collection: Collection, then: int, now: int) -> bool:
+    ratio = collection.market(now) / collection.market(then)
+    return ratio >= BUYBACK_MOVE or ratio <= 1 / BUYBACK_MOVE
 
 
 def sweep(w: World, collection: Collection, ms: int, min_hold: int, traders: Traders) -> int:
