@@ -1,14 +1,20 @@
-"""The anomaly detector: trades unlike the honest trading the forest was fitted on."""
+"""The anomaly detector: trades unlike the honest trading the forest was fitted on, within an alert budget.
+
+The forest ranks trades; the budget (models/budget.py) decides how many of the
+highest-ranked alert: at most `anomaly.budget` of each collection's scored
+trades, above the collection's own recent score quantile, after a warm-up.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from amlwatch.alerts import Alert
-from amlwatch.config import Config
+from amlwatch.config import DAY, AnomalyConfig, Config
 from amlwatch.detectors.base import Detector, TradeView
 
 from .artifact import DEFAULT_MODEL_DIR, AnomalyModel, load_model
+from .budget import AlertBudget
 from .features import FEATURE_NAMES, FeatureExtractor, is_scored
 
 EVIDENCE_FEATURES = 4
@@ -22,10 +28,15 @@ class IsolationForestDetector(Detector):
     name = "anomaly.isolation_forest"
     typology = "anomaly"
 
-    def __init__(self, model: AnomalyModel, threshold: float | None = None):
+    def __init__(self, model: AnomalyModel, config: AnomalyConfig | None = None):
+        config = config or AnomalyConfig()
         self.model = model
         self.model_id = model.model_id
-        self.threshold = model.threshold if threshold is None else threshold
+        self.floor = model.threshold if config.threshold is None else config.threshold
+        """No trade scoring under the model's calibrated threshold alerts, whatever the budget leaves."""
+        self.budget = AlertBudget(config.budget, warmup_trades=config.warmup_trades,
+                                  half_life=config.quantile_half_life_days * DAY, burst=config.burst,
+                                  floor=self.floor)
         self.features = FeatureExtractor()
         quantiles = model.metadata["quantiles"]
         self._low = np.array(quantiles["p01"])
@@ -40,17 +51,20 @@ class IsolationForestDetector(Detector):
         x = self.features.extract(view)
         self.features.update(view)
         score = self.model.anomaly_score(x)
-        if score < self.threshold:
-            return []
         trade = view.trade
+        alert, threshold = self.budget.decide(trade.collection_id, score, trade.t)
+        if not alert:
+            return []
         unusual = self.explain(x)
         named = ", ".join(f"{u['feature']} = {u['value']:.3g} (training {u['p01']:.3g} to {u['p99']:.3g})"
                           for u in unusual[:2])
         reason = (
-            f"Trade {trade.trade_id} looks unlike honest trading (anomaly score {score:.3f}, "
-            f"threshold {self.threshold:.3f}); most unusual: {named or 'a combination of features'}."
+            f"Trade {trade.trade_id} looks unlike honest trading (anomaly score {score:.3f}, in the top "
+            f"{self.budget.budget:.1%} of {trade.collection_id}'s recent trades: threshold {threshold:.3f}); "
+            f"most unusual: {named or 'a combination of features'}."
         )
-        evidence = {"anomaly_score": round(score, 4), "threshold": round(self.threshold, 4),
+        evidence = {"anomaly_score": round(score, 4), "threshold": round(threshold, 4),
+                    "model_floor": round(self.floor, 4), "budget": self.budget.budget,
                     "unusual_features": unusual}
         return [self.alert(trade, min(score, MAX_ALERT_SCORE), reason, evidence)]
 
@@ -75,4 +89,4 @@ def load_anomaly_detector(config: Config) -> IsolationForestDetector | None:
     directory = config.anomaly.model_dir or DEFAULT_MODEL_DIR
     if not config.anomaly.model_dir and not (DEFAULT_MODEL_DIR / "model.json").exists():
         return None
-    return IsolationForestDetector(load_model(directory), config.anomaly.threshold)
+    return IsolationForestDetector(load_model(directory), config.anomaly)
