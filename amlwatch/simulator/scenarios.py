@@ -332,24 +332,33 @@ def prohibited_asset(w: World) -> None:
         w.label(f"tr-{w.trades:08d}", "prohibited_asset", "unlaunched_collection")
 
 def structuring(w: World) -> None:
+    """One sum split into amounts just under the cash line within a day, with the evidence of
+    splitting a launderer leaves: legs spread over collections (independent markets do not agree on a
+    price just under the line), or one counterparty on every leg."""
     rng = w.rng
-    for _ in range(w.count(12)):
+    for n in range(w.count(12)):
         ms = w.instant(3, 1)
         buyer = w.new_account(ms - DAY)
-        for _ in range(rng.randint(2, 4)):
-            collection = rng.choice(w.premium)
+        legs = rng.randint(2, 4)
+        same_counterparty = n % 3 == 2
+        if same_counterparty:
             seller = w.new_account(ms - 3 * DAY)
+            collections = [rng.choice(w.premium)] * legs
+        else:
+            collections = rng.sample(w.premium, legs)
+        for collection in collections:
+            if not same_counterparty:
+                seller = w.new_account(ms - 3 * DAY)
             token, _ = w.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))
             w.label(w.trade(ms, collection, token, "secondary", seller, buyer, w.near_threshold(), method=CASH),
-                       "structuring", "split_purchases")
+                    "structuring", "split_same_counterparty" if same_counterparty else "split_purchases")
             ms += rng.randint(HOUR, 7 * HOUR)
     for _ in range(w.count(8)):
         ms = w.instant(3, 1)
         seller = w.new_account(ms - 3 * DAY)
-        for _ in range(rng.randint(2, 3)):
-            collection = rng.choice(w.premium)
+        for collection in rng.sample(w.premium, rng.randint(2, 3)):
             buyer = w.new_account(ms - DAY)
             token, _ = w.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))
             w.label(w.trade(ms, collection, token, "secondary", seller, buyer, w.near_threshold(), method=CASH),
-                       "structuring", "split_sales")
+                    "structuring", "split_sales")
             ms += rng.randint(HOUR, 7 * HOUR)

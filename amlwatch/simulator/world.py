@@ -51,6 +51,8 @@ RARE_NOISE = 0.18
 REGIME_DRIFTS = (-0.06, -0.03, -0.01, 0.0, 0.0, 0.01, 0.03, 0.06)
 """Daily log drift of a collection's floor in one regime: falling, flat and rising markets."""
 REGIME_DAYS = (3, 12)
+PREMIUM_MIN = 4
+"""High-value collections, enough for a structuring scenario to spread four legs over four of them."""
 DAILY_VOLATILITY = 0.03
 
 
@@ -460,7 +462,7 @@ class World:
         self.premium = [self.new_collection("premium", rng.randint(HOUR, 3 * HOUR), lock_days=0,
                                             issue=rng.choice((18_800_00, 26_800_00, 32_800_00, 36_000_00)),
                                             supply=2000, asset_class="cultural_relic")
-                        for _ in range(self.count(3))]
+                        for _ in range(max(PREMIUM_MIN, self.count(3)))]
 
 
 def _pair(a: Account, b: Account) -> int:
