@@ -27,6 +27,8 @@ class IsolationForestDetector(Detector):
 
     name = "anomaly.isolation_forest"
     typology = "anomaly"
+    scope = "collection"
+    """Features and budget are keyed by collection: stage 1 of the Kafka worker runs it."""
 
     def __init__(self, model: AnomalyModel, config: AnomalyConfig | None = None):
         config = config or AnomalyConfig()
