@@ -14,7 +14,7 @@ import pytest
 
 from amlwatch.cli import main as cli_main
 from amlwatch.config import DAY
-from amlwatch.models.budget import AlertBudget
+from amlwatch.models.anomaly import AlertBudget
 from amlwatch.simulator import simulate
 
 REAL = Path("/work/shared/real/axie-sales.jsonl.gz")
