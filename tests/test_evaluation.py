@@ -88,3 +88,14 @@ def test_volume_command_prints_the_table_for_a_recorded_stream(tmp_path, capsys)
     assert "speculation.price_spike" in table and "9.09%" in table
     assert main(["volume", str(events), "--alerts", str(alerts), "--json"]) == 0
     assert orjson.loads(capsys.readouterr().out)["detectors"]["speculation.price_spike"]["trades"] == 1
+
+
+def test_demo_reports_the_share_of_honest_trades_each_detector_alerts_on(tmp_path, capsys):
+    from amlwatch.cli import main
+
+    assert main(["demo", "--out", str(tmp_path), "--days", "4", "--accounts", "100", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "recall" in out and "precision" in out
+    volume = out[out.index("alert volume per detector"):]
+    assert "of honest" in volume and "all rules" in volume and "all detectors" in volume
+    assert "asset.financial" in volume
