@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_evaluate)
 
+    p = commands.add_parser("volume", help="alert volume per detector on a recorded stream (no labels needed)")
+    p.add_argument("events", help="recorded stream (JSON Lines, plain or .gz)")
+    p.add_argument("--alerts", help="alerts JSONL of that stream (default: replay it now)")
+    p.add_argument("--labels", help="labels file: adds the share of unlabelled (honest) trades alerted")
+    p.add_argument("--config", help="TOML file with detector thresholds (for the replay)")
+    p.add_argument("--no-model", action="store_true", help="rules only, no anomaly model (for the replay)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_volume)
+
     p = commands.add_parser("demo", help="simulate, replay and evaluate in one go (no Kafka)")
     p.add_argument("--out", help="directory to keep the stream and alerts (default: a temporary one)")
     p.add_argument("--seed", type=int, default=11)
@@ -197,6 +206,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_volume(args) -> int:
+    from amlwatch.evaluation import alert_volume, count_trades, load_alerts, load_labels
+
+    with ExitStack() as stack:
+        alerts_path = args.alerts
+        if alerts_path is None:
+            alerts_path = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "alerts.jsonl"
+            summary = run_replay(args.events, load_config(args.config), alerts_path, with_model=not args.no_model)
+            print(summary.table(), file=sys.stderr)
+        volume = alert_volume(count_trades(args.events), load_alerts(alerts_path),
+                              load_labels(args.labels) if args.labels else None)
+    if args.json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(volume.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(volume.table())
+    return 0
+
+
 def cmd_train(args) -> int:
     from amlwatch.evaluation import load_labels
     from amlwatch.models.training import train
@@ -232,7 +261,7 @@ def cmd_model_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from amlwatch.evaluation import evaluate, load_alerts, load_labels, load_negatives
+    from amlwatch.evaluation import alert_volume, count_trades, evaluate, load_alerts, load_labels, load_negatives
     from amlwatch.simulator import simulate
 
     with ExitStack() as stack:
@@ -249,9 +278,11 @@ def cmd_demo(args) -> int:
                                     out / "dead-letter.jsonl")
         print(replay_summary.table(), file=sys.stderr)
         print("\n3/3 alerts against the simulator's labels", file=sys.stderr)
-        result = evaluate(load_labels(out / "labels.jsonl"), load_alerts(out / "alerts.jsonl"),
-                          load_negatives(out / "negatives.jsonl"))
+        labels, alerts = load_labels(out / "labels.jsonl"), load_alerts(out / "alerts.jsonl")
+        result = evaluate(labels, alerts, load_negatives(out / "negatives.jsonl"))
         print(result.table())
+        print("\nalert volume per detector, and the share of honest (unlabelled) trades each alerts on")
+        print(alert_volume(count_trades(out / "events.jsonl.gz"), alerts, labels).table())
         print(f"\ndone in {time.perf_counter() - started:.1f} s; alerts in {out / 'alerts.jsonl'}"
               + ("" if args.out else " (temporary: pass --out DIR to keep them)"), file=sys.stderr)
     return 0

@@ -213,7 +213,15 @@ class AnomalyConfig:
     model_dir: str = ""
     """Empty: the default model shipped in amlwatch.models."""
     threshold: float | None = None
-    """Override of the model's calibrated alert threshold."""
+    """Override of the model's calibrated score floor: no trade scoring under it alerts."""
+    budget: float = 0.002
+    """The alert budget: at most this share of a collection's scored trades alert (0.2%)."""
+    warmup_trades: int = 500
+    """Scored trades a collection must have seen before its first anomaly alert."""
+    quantile_half_life_days: float = 14.0
+    """Event-time half-life of the score distribution the threshold follows."""
+    burst: float = 3.0
+    """Unspent allowance a collection may save up: the most alerts one quiet spell can release at once."""
 
 
 @dataclass(frozen=True)
@@ -464,6 +472,13 @@ def _validate(obj, prefix: str) -> None:
         raise ConfigError(prefix + "near_fraction", "must be between 0 and 1")
     if isinstance(obj, StructuringConfig) and not (obj.near_fraction <= obj.tight_fraction < 1):
         raise ConfigError(prefix + "tight_fraction", f"must be from near_fraction ({obj.near_fraction}) to below 1")
+    if isinstance(obj, AnomalyConfig):
+        if not 0 < obj.budget < 0.5:
+            raise ConfigError(prefix + "budget", f"must be a share of trades in (0, 0.5), got {obj.budget}")
+        if obj.quantile_half_life_days <= 0:
+            raise ConfigError(prefix + "quantile_half_life_days", "must be positive")
+        if obj.burst < 1:
+            raise ConfigError(prefix + "burst", f"must be at least 1 (one alert), got {obj.burst}")
     if isinstance(obj, WashConfig) and obj.cycle_max_length < 2:
         raise ConfigError(prefix + "cycle_max_length", "must be at least 2")
     if isinstance(obj, SpeculationConfig) and obj.median_min_samples > obj.median_max_samples:

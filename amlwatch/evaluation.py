@@ -1,9 +1,14 @@
-"""Recall and precision of alerts against a simulator's labels.
+"""Recall and precision of alerts against a simulator's labels, and alert volume on any stream.
 
 A labelled trade counts as caught when an alert of its typology lists it in
 `trade_ids` (docs/ALERTS.md). Precision is per trade: of the trades that
 alerts of a typology list, the share labelled with that typology. Anomaly
 alerts have no typology of their own, so they are scored against any label.
+
+`alert_volume` needs no labels: per detector, how many alerts and what share
+of the stream's trades they name, the table a compliance team reads before
+going live to see which rule would bury its analysts. Given labels, it adds
+the share of honest (unlabelled) trades each detector alerts on.
 """
 
 from __future__ import annotations
@@ -136,3 +141,102 @@ def evaluate(labels: dict[str, set[str]], alerts: list[dict], negatives: dict[st
             if trade_id in by_rules:
                 result.false_positives_by_negative[scenario] = result.false_positives_by_negative.get(scenario, 0) + 1
     return result
+
+
+@dataclass
+class DetectorVolume:
+    detector: str
+    alerts: int = 0
+    trades: set[str] = field(default_factory=set)
+    honest: int | None = None
+    """Trades named that carry no label (None without labels)."""
+
+
+@dataclass
+class AlertVolume:
+    """Alert volume per detector against a stream's trade counts."""
+
+    trades: int
+    paid_trades: int
+    scored_trades: int
+    """Paid secondary trades: what the anomaly detector scores and its budget is a share of."""
+    rows: list[DetectorVolume]
+    honest_trades: int | None = None
+
+    def share(self, count: int) -> float:
+        return count / self.trades if self.trades else 0.0
+
+    def to_dict(self) -> dict:
+        def row(r: DetectorVolume) -> dict:
+            entry = {"alerts": r.alerts, "trades": len(r.trades), "share_of_trades": round(self.share(len(r.trades)), 6)}
+            if r.honest is not None and self.honest_trades:
+                entry |= {"honest_trades": r.honest, "share_of_honest": round(r.honest / self.honest_trades, 6)}
+            return entry
+
+        return {"trades": self.trades, "paid_trades": self.paid_trades, "scored_trades": self.scored_trades,
+                "honest_trades": self.honest_trades, "detectors": {r.detector: row(r) for r in self.rows}}
+
+    def table(self) -> str:
+        labelled = self.honest_trades is not None
+        head = f"{'detector':<34}{'alerts':>8}{'trades':>9}{'of trades':>11}"
+        if labelled:
+            head += f"{'honest':>8}{'of honest':>11}"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            line = f"{r.detector:<34}{r.alerts:>8,}{len(r.trades):>9,}{self.share(len(r.trades)) * 100:>10.2f}%"
+            if labelled and r.honest is not None:
+                share = r.honest / self.honest_trades * 100 if self.honest_trades else 0.0
+                line += f"{r.honest:>8,}{share:>10.2f}%"
+            lines.append(line)
+        lines.append(f"{self.trades:,} trades ({self.paid_trades:,} paid, {self.scored_trades:,} paid secondary"
+                     + (f", {self.honest_trades:,} unlabelled" if labelled else "") + ")")
+        return "\n".join(lines)
+
+
+ALL_RULES = "all rules"
+EVERYTHING = "all detectors"
+
+
+def count_trades(path: str | Path) -> dict[str, tuple[bool, bool]]:
+    """Every trade id in a recorded stream, with (paid, secondary): the denominators of alert volume."""
+    trades = {}
+    for _, line in read_lines(path):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or record.get("type") != "trade" or "trade_id" not in record:
+            continue
+        kind = record.get("kind")
+        try:
+            paid = kind != "gift" and float(record.get("price") or 0) > 0
+        except (TypeError, ValueError):
+            paid = False
+        trades[record["trade_id"]] = (paid, kind == "secondary")
+    return trades
+
+
+def alert_volume(trades: dict[str, tuple[bool, bool]], alerts: list[dict],
+                 labels: dict[str, set[str]] | None = None) -> AlertVolume:
+    """Per detector, then all rules and everything together: alerts and the share of trades they name."""
+    rows: dict[str, DetectorVolume] = {}
+    rules, everything = DetectorVolume(ALL_RULES), DetectorVolume(EVERYTHING)
+    for alert in alerts:
+        row = rows.setdefault(alert["detector"], DetectorVolume(alert["detector"]))
+        named = set(alert["trade_ids"])
+        row.alerts += 1
+        row.trades |= named
+        everything.alerts += 1
+        everything.trades |= named
+        if alert["typology"] != "anomaly":
+            rules.alerts += 1
+            rules.trades |= named
+    ordered = [rows[name] for name in sorted(rows)] + [rules, everything]
+    honest_trades = None
+    if labels is not None:
+        honest_trades = sum(1 for t in trades if t not in labels)
+        for row in ordered:
+            row.honest = sum(1 for t in row.trades if t not in labels)
+    return AlertVolume(trades=len(trades), paid_trades=sum(paid for paid, _ in trades.values()),
+                       scored_trades=sum(paid and secondary for paid, secondary in trades.values()),
+                       rows=ordered, honest_trades=honest_trades)

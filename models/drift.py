@@ -2,6 +2,9 @@
 
 Population stability index per feature, against the training deciles stored
 in the model: below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 significant.
+Values exactly on an edge form their own category (`drift_category`),
+so a feature that was a point mass in training (one edge) drifts as soon as
+live traffic leaves that value, instead of always reading "stable".
 """
 
 from __future__ import annotations
@@ -10,12 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .artifact import AnomalyModel
+from .artifact import AnomalyModel, ModelError
 from .features import FEATURE_NAMES
 
 MODERATE = 0.1
 SIGNIFICANT = 0.25
 EPSILON = 1e-4
+
+
+def drift_category(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """2i for values between edge i-1 and edge i (exclusive), 2i+1 for values exactly on edge i."""
+    below = np.searchsorted(edges, values, side="left")
+    on_edge = (below < len(edges)) & (edges[np.minimum(below, len(edges) - 1)] == values)
+    return 2 * below + on_edge
 
 
 @dataclass
@@ -58,7 +68,9 @@ def population_stability(model: AnomalyModel, X: np.ndarray) -> DriftReport:
     for index, (name, bins) in enumerate(zip(FEATURE_NAMES, model.metadata["drift_bins"])):
         edges = np.array(bins["edges"])
         expected = np.array(bins["shares"])
-        counts = np.bincount(np.searchsorted(edges, X[:, index], side="right"), minlength=len(edges) + 1)
+        if len(expected) != 2 * len(edges) + 1:
+            raise ModelError("drift_bins", "the model's drift bins are in an older format; retrain the model")
+        counts = np.bincount(drift_category(edges, X[:, index]), minlength=len(expected))
         actual = counts / max(len(X), 1)
         e = np.clip(expected, EPSILON, None)
         a = np.clip(actual, EPSILON, None)

@@ -25,6 +25,7 @@ from amlwatch.replay import replay
 from amlwatch.sources import read_lines
 
 from .artifact import AnomalyModel, content_id
+from .drift import drift_category
 from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureExtractor, is_scored
 from .forest import CompiledForest
 
@@ -99,6 +100,7 @@ def fit_model(X: np.ndarray, *, data_hash: str, seed: int = 0, contamination: fl
         "quantiles": {name: np.quantile(X, q, axis=0).round(6).tolist()
                       for name, q in (("p01", 0.01), ("p50", 0.5), ("p99", 0.99))},
         "drift_bins": drift_bins(X),
+        "drift_bins_format": "point-mass/1",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     metadata["id"] = content_id(forest, metadata)
@@ -106,13 +108,19 @@ def fit_model(X: np.ndarray, *, data_hash: str, seed: int = 0, contamination: fl
 
 
 def drift_bins(X: np.ndarray) -> list[dict]:
-    """Per feature: decile edges of the training data and the share of rows in each bin."""
+    """Per feature: decile edges of the training data and the share of rows in each category.
+
+    Categories are "below edge i" and "exactly on edge i" for each edge, plus "above the last"
+    (`drift.drift_category`), so a point mass (a feature that is 0 for most trades) is a category of its
+    own: a feature whose training data sits on one value is compared as "on it" against "below" and
+    "above", not lumped with everything at or above it, where any stream would look stable.
+    """
     bins = []
     for column in X.T:
-        # Shares are counted against the edges as stored (rounded): a point mass sitting on an edge
-        # must fall on the same side in training and in the drift report.
+        # Edges are stored rounded and shares counted against the stored edges, so a point mass on an
+        # edge falls in the same category in training and in the drift report.
         edges = np.unique(np.quantile(column, np.linspace(0, 1, DRIFT_BINS + 1)[1:-1]).round(9))
-        counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=len(edges) + 1)
+        counts = np.bincount(drift_category(edges, column), minlength=2 * len(edges) + 1)
         bins.append({"edges": edges.tolist(), "shares": (counts / len(column)).round(9).tolist()})
     return bins
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 
 import orjson
 import pytest
 
+from collections import Counter, defaultdict
+from decimal import Decimal
+
+from amlwatch.config import Config, IdentityConfig, StructuringConfig
 from amlwatch.events import TradeEvent, parse_event
 from amlwatch.simulator import simulate
 
 TYPOLOGIES = {"wash_trading", "speculation", "identity_mismatch", "prohibited_settlement", "prohibited_asset",
               "structuring"}
 HARD_NEGATIVES = {"shared_public_ip", "family_gifts", "fast_sellout", "gradual_runup", "late_registry",
-                  "large_single_trade", "spaced_high_value", "quick_small_resale", "lock_respected"}
+                  "large_single_trade", "spaced_high_value", "quick_small_resale", "lock_respected",
+                  "bulk_sweep", "honest_buyback", "market_maker"}
 FILES = ("events.jsonl.gz", "labels.jsonl", "negatives.jsonl")
 
 
@@ -79,3 +85,81 @@ def test_default_size_has_forty_labelled_trades_per_typology(tmp_path):
     summary = simulate(tmp_path, seed=9, days=30, accounts=2000)
     assert all(count >= 40 for count in summary["labelled trades"].values()), summary["labelled trades"]
     assert summary["events"] >= 50_000
+
+
+def _honest_secondary(out):
+    labelled = {r["trade_id"] for r in _records(out / "labels.jsonl")}
+    return [e for e in _events(out) if isinstance(e, TradeEvent) and e.kind == "secondary" and e.paid
+            and e.trade_id not in labelled]
+
+
+def test_honest_prices_cluster_on_a_floor_with_a_heavy_tail_of_rarity_premiums(stream):
+    out, _ = stream
+    by_collection = defaultdict(list)
+    for trade in _honest_secondary(out):
+        by_collection[trade.collection_id].append(float(trade.price))
+    ratios = []
+    for prices in by_collection.values():
+        for i, price in enumerate(prices):
+            near = sorted(prices[max(0, i - 20): i + 20])
+            ratios.append(price / near[len(near) // 10])
+    near_floor = sum(r < 1.15 for r in ratios) / len(ratios)
+    assert 0.55 < near_floor < 0.9, near_floor
+    assert sum(r > 5 for r in ratios) / len(ratios) > 0.01
+
+
+def test_collections_rise_and_fall(stream):
+    out, _ = stream
+    moves = []
+    by_collection = defaultdict(list)
+    for trade in _honest_secondary(out):
+        by_collection[trade.collection_id].append((trade.t, float(trade.price)))
+    for trades in by_collection.values():
+        if len(trades) < 60:
+            continue
+        head = sorted(p for _, p in trades[:20])[2]
+        tail = sorted(p for _, p in trades[-20:])[2]
+        moves.append(tail / head)
+    assert any(m > 1.25 for m in moves) and any(m < 0.8 for m in moves), sorted(moves)
+
+
+def test_market_makers_trade_with_many_counterparties_both_ways(stream):
+    out, _ = stream
+    counterparties = defaultdict(set)
+    directions = defaultdict(set)
+    for trade in _honest_secondary(out):
+        counterparties[trade.buyer_id].add(trade.seller_id)
+        counterparties[trade.seller_id].add(trade.buyer_id)
+        directions[frozenset((trade.buyer_id, trade.seller_id))].add(trade.buyer_id)
+    busiest = max(len(c) for c in counterparties.values())
+    assert busiest >= 50
+    assert sum(len(d) == 2 for d in directions.values()) >= 10
+
+
+def test_honest_buybacks_return_a_token_to_its_earlier_owner(stream):
+    out, _ = stream
+    buybacks = {r["trade_id"] for r in _records(out / "negatives.jsonl") if r["scenario"] == "honest_buyback"}
+    owners = defaultdict(list)
+    returned = 0
+    for trade in (e for e in _events(out) if isinstance(e, TradeEvent)):
+        if trade.trade_id in buybacks and trade.buyer_id in owners[trade.token_id]:
+            returned += 1
+        owners[trade.token_id].append(trade.seller_id)
+    assert buybacks and returned == len(buybacks)
+
+
+def test_scenarios_follow_the_configured_thresholds(tmp_path):
+    """The structuring band and the registry grace come from the config, not a copy of its defaults."""
+    config = dataclasses.replace(Config(), structuring=StructuringConfig(reporting_threshold=Decimal("20000")),
+                                 identity=IdentityConfig(registry_grace_minutes=60.0))
+    simulate(tmp_path, seed=3, days=6, accounts=300, config=config)
+    prices = {e.trade_id: float(e.price) for e in _events(tmp_path) if isinstance(e, TradeEvent)}
+    split = [prices[r["trade_id"]] for r in _records(tmp_path / "labels.jsonl") if r["scenario"] == "split_purchases"]
+    assert split and all(16_000 <= p < 20_000 for p in split), split
+
+
+def test_structuring_legs_pay_in_digital_rmb(stream):
+    out, _ = stream
+    split = {r["trade_id"] for r in _records(out / "labels.jsonl") if r["typology"] == "structuring"}
+    methods = Counter(e.payment_method for e in _events(out) if isinstance(e, TradeEvent) and e.trade_id in split)
+    assert set(methods) == {"digital_rmb"}
