@@ -80,8 +80,9 @@ def insert_ignoring_duplicates(engine_or_conn, table, rows: list[dict], keys: li
         from sqlalchemy.dialects.sqlite import insert
     else:
         raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-    statement = insert(table).on_conflict_do_nothing(index_elements=keys)
-    return engine_or_conn.execute(statement, rows).rowcount or 0
+    # RETURNING counts what was inserted on both dialects (executemany's rowcount is -1 on psycopg).
+    statement = insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
+    return len(engine_or_conn.execute(statement, rows).all())
 
 
 def redacted(url: str) -> str:
