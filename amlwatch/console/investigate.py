@@ -19,6 +19,9 @@ from amlwatch.console.schema import (account_events, account_links, alert_trades
 PREFIX = 8
 LINK_KINDS = {"national_id": "shared national ID", "card": "shared bank card", "phone": "shared phone",
               "device": "shared device"}
+LINK_NAMES = {"national_id": "national ID", "card": "card", "phone": "phone", "device": "device"}
+EDGE_ORDER = ("national_id", "card", "phone", "device", "trade")
+"""One edge per pair of accounts, drawn as its strongest link."""
 MAX_SHARED = 50
 """Accounts shown per shared attribute: a public device or card reader may be shared by thousands."""
 MAX_COUNTERPARTIES = 30
@@ -101,10 +104,14 @@ def _readable(value) -> str:
     return str(value)
 
 
-def price_series(history: dict[str, list]) -> list[dict]:
-    """Chart.js datasets: one line per token, x = event time (ms), y = price in CNY; gifts at 0."""
+def price_series(history: dict[str, list], listed: list[str] = ()) -> list[dict]:
+    """Chart.js datasets: one line per token, x = event time (ms), y = price in CNY; gifts at 0.
+
+    `listed` (the alert's trade ids) marks the points the alert is about."""
+    listed = set(listed)
     return [{"label": token, "data": [{"x": int(t.event_time * 1000), "y": float(Decimal(t.price)), "trade": t.trade_id,
-                                       "kind": t.kind} for t in rows]} for token, rows in history.items()]
+                                       "kind": t.kind, "listed": t.trade_id in listed} for t in rows]}
+            for token, rows in history.items()]
 
 
 @dataclass
@@ -120,14 +127,14 @@ class AccountView:
 
 def registry_state(events: list) -> dict:
     """The account's current record: later events update earlier ones (docs/EVENTS.md)."""
-    state: dict = {}
+    state: dict = {"status": "active", "last_event": None}
     for event in events:
         for name in REGISTRY_FIELDS:
             value = getattr(event, name)
             if value is not None:
                 state[name] = orjson.loads(value) if name == "bank_card_hashes" else value
         state["status"] = {"freeze": "frozen", "close": "closed", "unfreeze": "active"}.get(
-            event.action, state.get("status", "active"))
+            event.action, state["status"])
         state["last_event"] = event.ts
     return state
 
@@ -139,7 +146,7 @@ def shown(name: str, value):
 def account_view(conn: Connection, account_id: str, *, trade_limit: int = 200) -> AccountView:
     events = conn.execute(select(account_events).where(account_events.c.account_id == account_id)
                           .order_by(account_events.c.event_time)).all()
-    registry = {k: shown(k, v) for k, v in registry_state(events).items()}
+    registry = {k: shown(k, v) for k, v in registry_state(events).items()} if events else {}
     history = [{"ts": e.ts, "action": e.action} | {k: shown(k, getattr(e, k) if k != "bank_card_hashes" or
                                                                  e.bank_card_hashes is None
                                                                  else orjson.loads(e.bank_card_hashes))
@@ -153,16 +160,19 @@ def account_view(conn: Connection, account_id: str, *, trade_limit: int = 200) -
     linked_cases = conn.execute(select(cases).distinct().join(case_episodes, case_episodes.c.case_id == cases.c.id)
                                 .join(episode_accounts, episode_accounts.c.episode_id == case_episodes.c.episode_id)
                                 .where(episode_accounts.c.account_id == account_id)).all()
-    links = dict(conn.execute(select(account_links.c.kind, func.count()).where(
-        account_links.c.account_id == account_id).group_by(account_links.c.kind)).all())
+    mine, theirs = account_links.alias("mine"), account_links.alias("theirs")
+    links = dict(conn.execute(select(mine.c.kind, func.count(theirs.c.account_id.distinct()))
+                              .join(theirs, (theirs.c.kind == mine.c.kind) & (theirs.c.value == mine.c.value))
+                              .where(mine.c.account_id == account_id, theirs.c.account_id != account_id)
+                              .group_by(mine.c.kind)).all())
     return AccountView(account_id, registry, history, listed, eps, linked_cases, links)
 
 
 def neighbours(conn: Connection, account_id: str) -> dict:
     """One hop of the entity graph around `account_id`, as Cytoscape elements.
 
-    Edges: accounts sharing a national ID, card, phone or device (from the registry),
-    and trade counterparties (with the number of trades between them)."""
+    One edge per linked account, listing every link: a shared national ID, card,
+    phone or device (from the registry) and the number of trades between them."""
     mine = account_links.alias("mine")
     theirs = account_links.alias("theirs")
     shared = conn.execute(select(theirs.c.account_id, mine.c.kind, mine.c.value)
@@ -177,18 +187,19 @@ def neighbours(conn: Connection, account_id: str) -> dict:
     flagged = set(conn.execute(select(episode_accounts.c.account_id).distinct().where(
         episode_accounts.c.account_id.in_([r[0] for r in shared] + [r[0] for r in counter] + [account_id]))).scalars())
     nodes = {account_id: {"data": {"id": account_id, "label": account_id, "flagged": account_id in flagged}}}
-    edges = {}
+    links: dict[str, list[tuple[str, str]]] = {}
     for other, kind, value in shared:
-        nodes.setdefault(other, {"data": {"id": other, "label": other, "flagged": other in flagged}})
-        key = f"{min(account_id, other)}|{max(account_id, other)}|{kind}"
-        edges[key] = {"data": {"id": key, "source": account_id, "target": other, "kind": kind,
-                               "label": f"{LINK_KINDS[kind]} {short(value)}"}}
+        links.setdefault(other, []).append((kind, f"{LINK_NAMES[kind]} {short(value)}"))
     for other, count in counter:
+        links.setdefault(other, []).append(("trade", f"{count} trade{'s' if count != 1 else ''}"))
+    edges = []
+    for other, found in links.items():
         nodes.setdefault(other, {"data": {"id": other, "label": other, "flagged": other in flagged}})
-        key = f"{min(account_id, other)}|{max(account_id, other)}|trade"
-        edges[key] = {"data": {"id": key, "source": account_id, "target": other, "kind": "trade",
-                               "label": f"{count} trade{'s' if count != 1 else ''}"}}
-    return {"center": account_id, "elements": list(nodes.values()) + list(edges.values()),
+        found.sort(key=lambda item: EDGE_ORDER.index(item[0]))
+        edges.append({"data": {"id": f"{min(account_id, other)}|{max(account_id, other)}", "source": account_id,
+                               "target": other, "kind": found[0][0], "kinds": sorted({k for k, _ in found}),
+                               "label": ", ".join(label for _, label in found)}})
+    return {"center": account_id, "elements": list(nodes.values()) + edges,
             "truncated": len(shared) >= MAX_SHARED * 4 or len(counter) >= MAX_COUNTERPARTIES}
 
 

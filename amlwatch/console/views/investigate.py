@@ -18,7 +18,7 @@ def alert(request, ctx):
         raise ViewError(404, "alert_id", f"no alert {request.path_params['alert_id']}")
     return render(request, "alert.html", {"v": view, "a": view.alert,
                                           "evidence": evidence_rows(view.alert.get("evidence") or {}),
-                                          "series": price_series(view.token_history)})
+                                          "series": price_series(view.token_history, view.alert.get("trade_ids") or [])})
 
 
 @page()
