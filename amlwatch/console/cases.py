@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from amlwatch.console import audit
 from amlwatch.console.auth import User
-from amlwatch.console.schema import case_attachments, case_comments, case_episodes, cases, episodes, users
+from amlwatch.console.schema import audit_log, case_attachments, case_comments, case_episodes, cases, episodes, users
 
 DISPOSITIONS = {"false_positive": "false positive", "needs_information": "needs information",
                 "confirmed_suspicious": "confirmed suspicious (to be reported)"}
@@ -210,7 +210,10 @@ def case_detail(conn: Connection, case_id: int) -> dict:
     files = conn.execute(select(case_attachments.c.id, case_attachments.c.filename, case_attachments.c.size,
                                 case_attachments.c.sha256, case_attachments.c.user_id, case_attachments.c.created_at)
                          .where(case_attachments.c.case_id == case_id).order_by(case_attachments.c.id)).all()
-    return {"case": case, "names": names, "episodes": eps, "comments": comments, "attachments": files}
+    history = conn.execute(select(audit_log).where(audit_log.c.target == f"case:{case_id}")
+                           .order_by(audit_log.c.seq)).all()
+    return {"case": case, "names": names, "episodes": eps, "comments": comments, "attachments": files,
+            "history": history}
 
 
 def case_list(conn: Connection, status: str = "") -> list:
