@@ -226,15 +226,19 @@ def _mark(conn: Connection, source: str, position: int, now: float) -> None:
         conn.execute(ingest_sources.insert().values(source=source, position=position, updated_at=now))
 
 
-def ingest_alert_file(engine: Engine, path, *, from_start: bool = False, batch: int = BATCH) -> IngestResult:
-    """Alerts from a JSON Lines file (plain or .gz); a rerun resumes after the last committed line."""
-    source = f"alerts-file:{path}"
+def _ingest_file(engine: Engine, path, kind: str, store, from_start: bool, batch: int) -> IngestResult:
+    source = f"{kind}-file:{path}"
     total = IngestResult()
     for chunk in _batches(_file_records(path, _resume_point(engine, source, from_start)), batch):
         with engine.begin() as conn:
-            total.add(store_alerts(conn, chunk, source))
+            total.add(store(conn, chunk, source))
             _mark(conn, source, int(chunk[-1][0]), time.time())
     return total
+
+
+def ingest_alert_file(engine: Engine, path, *, from_start: bool = False, batch: int = BATCH) -> IngestResult:
+    """Alerts from a JSON Lines file (plain or .gz); a rerun resumes after the last committed line."""
+    return _ingest_file(engine, path, "alerts", store_alerts, from_start, batch)
 
 
 def ingest_alert_topic(engine: Engine, kafka, *, group: str, topic: str | None = None,
@@ -326,13 +330,7 @@ def store_events(conn: Connection, batch: list[tuple[str, bytes]], source: str, 
 
 def ingest_event_file(engine: Engine, path, *, from_start: bool = False, batch: int = BATCH) -> IngestResult:
     """Events (accounts, collections, trades) from a recorded stream, to show alongside the alerts."""
-    source = f"events-file:{path}"
-    total = IngestResult()
-    for chunk in _batches(_file_records(path, _resume_point(engine, source, from_start)), batch):
-        with engine.begin() as conn:
-            total.add(store_events(conn, chunk, source))
-            _mark(conn, source, int(chunk[-1][0]), time.time())
-    return total
+    return _ingest_file(engine, path, "events", store_events, from_start, batch)
 
 
 def ingest_event_archive(engine: Engine, directory, *, batch: int = BATCH) -> IngestResult:

@@ -103,6 +103,10 @@ def test_comments_and_evidence_files(console):
     assert response.status_code == 303
     page = ana.get(f"/cases/{case_id}").text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; payer differs" in page and "<script>alert(1)" not in page
+    assert f"<title>Case {case_id} · amlwatch</title>" in page
+    history = page.split("History")[1]
+    assert [a for a in ("case.create", "case.comment", "case.attach") if a in history] == ["case.create", "case.comment",
+                                                                                            "case.attach"]
     link = re.search(r'href="(/cases/\d+/attachments/\d+)">statement.html<', page).group(1)
     download = ana.get(link)
     assert download.content == b"<h1>x</h1>" and download.headers["content-type"] == "application/octet-stream"

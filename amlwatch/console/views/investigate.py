@@ -10,12 +10,17 @@ from amlwatch.console.investigate import (LINK_KINDS, account_view, alert_view, 
 from amlwatch.console.web import ViewError, page, render
 
 
-@page()
-def alert(request, ctx):
+def _alert(request, ctx):
     with ctx.engine.connect() as conn:
         view = alert_view(conn, request.path_params["alert_id"])
     if view is None:
         raise ViewError(404, "alert_id", f"no alert {request.path_params['alert_id']}")
+    return view
+
+
+@page()
+def alert(request, ctx):
+    view = _alert(request, ctx)
     return render(request, "alert.html", {"v": view, "a": view.alert,
                                           "evidence": evidence_rows(view.alert.get("evidence") or {}),
                                           "series": price_series(view.token_history, view.alert.get("trade_ids") or [])})
@@ -23,11 +28,7 @@ def alert(request, ctx):
 
 @page()
 def alert_raw(request, ctx):
-    with ctx.engine.connect() as conn:
-        view = alert_view(conn, request.path_params["alert_id"])
-    if view is None:
-        raise ViewError(404, "alert_id", f"no alert {request.path_params['alert_id']}")
-    return Response(view.raw, media_type="application/json")
+    return Response(_alert(request, ctx).raw, media_type="application/json")
 
 
 @page()
