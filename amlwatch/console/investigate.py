@@ -1,12 +1,15 @@
 """What the alert, account and collection pages show, read from the store.
 
-PII never leaves this module in clear: the contract carries only hashes, and
-the console shows short prefixes of them (`short`), enough to see that two
-accounts share a national ID without showing the ID's hash whole.
+PII never leaves this module in clear: the contract carries names, national
+IDs, phones and cards only as hashes, and the console shows short prefixes of
+them (`short`), enough to see that two accounts share a national ID without
+showing the hash whole. Device ids and IP addresses, which the contract carries
+in clear, are shown the same way as a prefix of their own SHA-256.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -28,6 +31,7 @@ MAX_COUNTERPARTIES = 30
 REGISTRY_FIELDS = ("kyc_level", "name_hash", "id_hash", "birth_year", "phone_hash", "bank_card_hashes",
                    "device_id", "ip", "region")
 HASHED = {"name_hash", "id_hash", "phone_hash", "bank_card_hashes"}
+IN_CLEAR = {"device_id", "ip"}
 
 
 def short(value) -> str | None:
@@ -139,8 +143,16 @@ def registry_state(events: list) -> dict:
     return state
 
 
+def pseudonym(value: str) -> str:
+    return "#" + hashlib.sha256(value.encode()).hexdigest()[:PREFIX]
+
+
 def shown(name: str, value):
-    return short(value) if name in HASHED else value
+    if name in HASHED:
+        return short(value)
+    if name in IN_CLEAR and value is not None:
+        return pseudonym(str(value))
+    return value
 
 
 def account_view(conn: Connection, account_id: str, *, trade_limit: int = 200) -> AccountView:
@@ -189,7 +201,8 @@ def neighbours(conn: Connection, account_id: str) -> dict:
     nodes = {account_id: {"data": {"id": account_id, "label": account_id, "flagged": account_id in flagged}}}
     links: dict[str, list[tuple[str, str]]] = {}
     for other, kind, value in shared:
-        links.setdefault(other, []).append((kind, f"{LINK_NAMES[kind]} {short(value)}"))
+        links.setdefault(other, []).append(
+            (kind, f"{LINK_NAMES[kind]} {pseudonym(value) if kind == 'device' else short(value)}"))
     for other, count in counter:
         links.setdefault(other, []).append(("trade", f"{count} trade{'s' if count != 1 else ''}"))
     edges = []

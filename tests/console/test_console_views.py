@@ -100,6 +100,7 @@ def test_account_page_shows_pii_only_as_hash_prefixes(console):
     page = Browser(app, "ana").get("/accounts/acc-1").text
     assert "a" * 64 not in page and "n1" * 32 not in page and "c" * 64 not in page
     assert "aaaaaaaa…" in page and "cccccccc…" in page
+    assert "dev-1" not in page and "#" + hashlib.sha256(b"dev-1").hexdigest()[:8] in page
     assert "register" in page and "verify" in page and "tr-2" in page
     assert 'id="graph"' in page and "/static/vendor/cytoscape-3.35.0.min.js" in page
 
