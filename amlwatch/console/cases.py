@@ -15,7 +15,7 @@ import time
 
 from sqlalchemy import Connection, select
 
-from amlwatch.console import audit
+from amlwatch.console import audit, counts
 from amlwatch.console.auth import User
 from amlwatch.console.schema import audit_log, case_attachments, case_comments, case_episodes, cases, episodes, users
 
@@ -76,6 +76,7 @@ def _take_episodes(conn: Connection, case_id: int, episode_ids: list[str]) -> No
             raise CaseError("episode_ids", f"episode {episode_id} is already {row.status.replace('_', ' ')}"
                                            + (f" (case {row.case_id})" if row.case_id else ""))
     conn.execute(case_episodes.insert(), [{"case_id": case_id, "episode_id": e} for e in episode_ids])
+    counts.move_status(conn, episode_ids, "in_case")
     conn.execute(episodes.update().where(episodes.c.episode_id.in_(episode_ids)).values(status="in_case",
                                                                                          case_id=case_id))
 
@@ -170,9 +171,10 @@ def dispose(conn: Connection, user: User, case_id: int, version: int, dispositio
 
 
 def _close_episodes(conn: Connection, case_id: int) -> None:
-    conn.execute(episodes.update().where(episodes.c.episode_id.in_(
-        select(case_episodes.c.episode_id).where(case_episodes.c.case_id == case_id)),
-        episodes.c.case_id == case_id).values(status="closed"))
+    """Close the case's episodes (those a later update reopened into another case are not its own any more)."""
+    ids = list(conn.execute(select(episodes.c.episode_id).where(episodes.c.case_id == case_id)).scalars())
+    counts.move_status(conn, ids, "closed")
+    conn.execute(episodes.update().where(episodes.c.episode_id.in_(ids)).values(status="closed"))
 
 
 def approve(conn: Connection, user: User, case_id: int, version: int, note: str = "") -> None:

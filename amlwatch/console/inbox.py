@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Select, func, select
 
 from amlwatch.alerts import SEVERITIES
+from amlwatch.console.counts import counted
 from amlwatch.console.schema import episode_accounts, episodes
 from amlwatch.events import BadRecord, parse_time
 
@@ -124,14 +125,34 @@ class InboxPage:
         return max(1, -(-self.total // self.filter.per_page))
 
 
+def _kept_counts(conn: Connection, f: InboxFilter) -> tuple[int, dict[str, int], dict[int, int]]:
+    """Total and facets from `episode_counts` (counts.py), for filters on typology, severity and status only."""
+    rank = SEVERITIES.index(f.severity) if f.severity else None
+    total, by_typology, by_rank = 0, {}, {}
+    for (typology, severity_rank, status), n in counted(conn).items():
+        if f.status and status != f.status:
+            continue
+        typology_ok, severity_ok = not f.typology or typology == f.typology, rank is None or severity_rank == rank
+        if severity_ok:
+            by_typology[typology] = by_typology.get(typology, 0) + n
+        if typology_ok:
+            by_rank[severity_rank] = by_rank.get(severity_rank, 0) + n
+        if typology_ok and severity_ok:
+            total += n
+    return total, dict(sorted(by_typology.items())), by_rank
+
+
 def inbox_page(conn: Connection, f: InboxFilter) -> InboxPage:
     rows = conn.execute(_filtered(select(episodes), f).order_by(*SORTS[f.sort])
                         .limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
-    total = conn.execute(_filtered(select(func.count()).select_from(episodes), f)).scalar_one()
-    by_typology = dict(conn.execute(_filtered(select(episodes.c.typology, func.count()), f, skip="typology")
-                                    .group_by(episodes.c.typology).order_by(episodes.c.typology)).all())
-    by_severity_rank = dict(conn.execute(_filtered(select(episodes.c.severity_rank, func.count()), f, skip="severity")
-                                         .group_by(episodes.c.severity_rank)).all())
+    if not (f.detector or f.account or f.collection or f.since or f.until):
+        total, by_typology, by_severity_rank = _kept_counts(conn, f)
+    else:
+        total = conn.execute(_filtered(select(func.count()).select_from(episodes), f)).scalar_one()
+        by_typology = dict(conn.execute(_filtered(select(episodes.c.typology, func.count()), f, skip="typology")
+                                        .group_by(episodes.c.typology).order_by(episodes.c.typology)).all())
+        by_severity_rank = dict(conn.execute(_filtered(select(episodes.c.severity_rank, func.count()), f,
+                                                       skip="severity").group_by(episodes.c.severity_rank)).all())
     by_severity = {name: by_severity_rank.get(rank, 0) for rank, name in reversed(list(enumerate(SEVERITIES)))}
     return InboxPage(rows, total, by_typology, by_severity, f)
 

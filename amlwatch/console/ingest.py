@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select
 
 from amlwatch.alerts import SEVERITIES
-from amlwatch.console import audit
+from amlwatch.console import audit, counts
 from amlwatch.console.db import insert_ignoring_duplicates
 from amlwatch.console.schema import (account_events, account_links, alert_trades, alerts, collection_events,
                                      episode_accounts, episodes, ingest_errors, ingest_sources, trades)
@@ -169,7 +169,7 @@ def _merge_episodes(conn: Connection, fresh: list[dict]) -> None:
         grouped.setdefault(alert["episode_id"], []).append(alert)
     existing = {row.episode_id: row for row in conn.execute(
         select(episodes).where(episodes.c.episode_id.in_(list(grouped))))}
-    inserts = []
+    inserts, shifts = [], []
     for episode_id, members in grouped.items():
         latest = max(members, key=lambda a: a["episode_seq"])
         row = existing.get(episode_id)
@@ -178,16 +178,21 @@ def _merge_episodes(conn: Connection, fresh: list[dict]) -> None:
                                                    "first_event_time": min(a["_t"] for a in members), "status": "open",
                                                    "case_id": None})
             continue
-        values = {"alert_count": row.alert_count + len(members), "first_event_time": min([row.first_event_time] + [a["_t"] for a in members])}
+        values = {"alert_count": row.alert_count + len(members),
+                  "first_event_time": min([row.first_event_time] + [a["_t"] for a in members])}
         if latest["episode_seq"] > row.latest_seq:
             values |= _episode_row(latest)
             if row.status == "closed":
                 values |= {"status": "open", "case_id": None}
                 audit.append(conn, "ingest", "episode.reopened", f"episode:{episode_id}",
                              {"alert_id": latest["alert_id"], "closed_case": row.case_id})
+            shifts += [((row.typology, row.severity_rank, row.status), -1),
+                       ((values["typology"], values["severity_rank"], values.get("status", row.status)), 1)]
         conn.execute(episodes.update().where(episodes.c.episode_id == episode_id).values(**values))
     if inserts:
         conn.execute(episodes.insert(), inserts)
+        shifts += [((r["typology"], r["severity_rank"], "open"), 1) for r in inserts]
+    counts.shift(conn, shifts)
     accounts = [{"episode_id": a["episode_id"], "account_id": acc} for a in fresh for acc in a.get("accounts", [])]
     insert_ignoring_duplicates(conn, episode_accounts, list({(r["episode_id"], r["account_id"]): r
                                                              for r in accounts}.values()),

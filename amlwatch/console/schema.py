@@ -65,17 +65,22 @@ episodes = Table(
     Column("reason", Text, nullable=False),
     Column("status", String(20), nullable=False, doc="open | in_case | closed"),
     Column("case_id", Integer),
-    Index("ix_episodes_status_event_time", "status", "event_time"),
-    Index("ix_episodes_status_score", "status", "score"),
-    Index("ix_episodes_event_time", "event_time"),
-    Index("ix_episodes_score_event_time", "score", "event_time"),
-    Index("ix_episodes_typology_event_time", "typology", "event_time"),
-    Index("ix_episodes_typology_score", "typology", "score"),
-    Index("ix_episodes_severity_rank_event_time", "severity_rank", "event_time"),
-    Index("ix_episodes_detector_event_time", "detector", "event_time"),
-    Index("ix_episodes_collection_id_event_time", "collection_id", "event_time"),
-    Index("ix_episodes_typology_severity_rank", "typology", "severity_rank"),
+    # Every filter with each sort order, the episode id last so a page is an index walk with no sort.
+    Index("ix_episodes_event_time", "event_time", "episode_id"),
+    Index("ix_episodes_score", "score", "event_time", "episode_id"),
+    *(Index(f"ix_episodes_{column}_{order}", column, *by, "episode_id")
+      for column in ("status", "typology", "severity_rank", "detector", "collection_id")
+      for order, by in (("event_time", ("event_time",)), ("score", ("score", "event_time")))),
     Index("ix_episodes_case_id", "case_id"),
+)
+
+episode_counts = Table(
+    "episode_counts", metadata,
+    Column("typology", String(40), primary_key=True),
+    Column("severity_rank", Integer, primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("n", Integer, nullable=False),
+    comment="episodes per typology, severity and status, kept by counts.shift in the transaction that changes them",
 )
 
 episode_accounts = Table(

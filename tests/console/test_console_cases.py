@@ -178,3 +178,30 @@ def test_false_positives_become_negatives(console, tmp_path):
     with engine.connect() as conn:
         assert export_labels(conn, tmp_path / "l.jsonl", tmp_path / "n.jsonl") == (0, 1)
     assert load_negatives(tmp_path / "n.jsonl") == {"tr-1": f"console:false-positive-case-{cleared}"}
+
+
+def test_kept_counts_follow_every_change_and_a_new_update_reopens_a_closed_episode(console):
+    from conftest import alert_line
+
+    from amlwatch.console import counts
+    from amlwatch.console.ingest import store_alerts
+
+    app, engine = console
+    ana = Browser(app, "ana")
+    with engine.begin() as conn:
+        store_alerts(conn, [("e1", alert_line("ep-a-1", episode_id="ep-a", severity="low", score=0.3))], "s")
+    case_id = open_case(ana, "ep-a", "al-2")
+    ana.post(f"/cases/{case_id}/dispose", {"disposition": "false_positive", "version": version(ana, case_id)})
+    with engine.begin() as conn:  # the pattern goes on: a later, stronger update of the closed episode
+        store_alerts(conn, [("e2", alert_line("ep-a-2", episode_id="ep-a", episode_seq=2, severity="critical",
+                                              score=0.95))], "s")
+    with engine.connect() as conn:
+        assert counts.counted(conn) == counts.recounted(conn)
+        episode = conn.execute(select(episodes).where(episodes.c.episode_id == "ep-a")).one()
+        reopened = conn.execute(select(audit_log.c.action, audit_log.c.target)
+                                .where(audit_log.c.action == "episode.reopened")).all()
+    assert (episode.status, episode.severity, episode.case_id, episode.alert_count) == ("open", "critical", None, 2)
+    assert reopened == [("episode.reopened", "episode:ep-a")]
+    api = ana.get("/api/inbox?status=open").json()
+    assert api["total"] == 2 and api["by_severity"] == {"critical": 1, "high": 1, "medium": 0, "low": 0}
+    assert ana.get("/api/inbox?status=closed").json()["total"] == 1

@@ -1,8 +1,8 @@
-"""Initial schema: alerts and episodes, events, users and sessions, cases, the audit log.
+"""Initial schema: alerts and episodes (with kept counts), events, users and sessions, cases, the audit log.
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 06:44:51.386915
+Create Date: 2026-12-03 07:12:54.989560
 
 """
 from typing import Sequence, Union
@@ -98,6 +98,14 @@ def upgrade() -> None:
     with op.batch_alter_table('collection_events', schema=None) as batch_op:
         batch_op.create_index('ix_collection_events_collection_id_event_time', ['collection_id', 'event_time'], unique=False)
 
+    op.create_table('episode_counts',
+    sa.Column('typology', sa.String(length=40), nullable=False),
+    sa.Column('severity_rank', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('typology', 'severity_rank', 'status', name=op.f('pk_episode_counts')),
+    comment='episodes per typology, severity and status, kept by counts.shift in the transaction that changes them'
+    )
     op.create_table('episodes',
     sa.Column('episode_id', sa.String(length=128), nullable=False),
     sa.Column('latest_alert_id', sa.String(length=128), nullable=False),
@@ -118,16 +126,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('episodes', schema=None) as batch_op:
         batch_op.create_index('ix_episodes_case_id', ['case_id'], unique=False)
-        batch_op.create_index('ix_episodes_collection_id_event_time', ['collection_id', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_detector_event_time', ['detector', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_event_time', ['event_time'], unique=False)
-        batch_op.create_index('ix_episodes_score_event_time', ['score', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_severity_rank_event_time', ['severity_rank', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_status_event_time', ['status', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_status_score', ['status', 'score'], unique=False)
-        batch_op.create_index('ix_episodes_typology_event_time', ['typology', 'event_time'], unique=False)
-        batch_op.create_index('ix_episodes_typology_score', ['typology', 'score'], unique=False)
-        batch_op.create_index('ix_episodes_typology_severity_rank', ['typology', 'severity_rank'], unique=False)
+        batch_op.create_index('ix_episodes_collection_id_event_time', ['collection_id', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_collection_id_score', ['collection_id', 'score', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_detector_event_time', ['detector', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_detector_score', ['detector', 'score', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_event_time', ['event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_score', ['score', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_severity_rank_event_time', ['severity_rank', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_severity_rank_score', ['severity_rank', 'score', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_status_event_time', ['status', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_status_score', ['status', 'score', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_typology_event_time', ['typology', 'event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_typology_score', ['typology', 'score', 'event_time', 'episode_id'], unique=False)
 
     op.create_table('ingest_errors',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -326,19 +336,22 @@ def downgrade() -> None:
     op.drop_table('ingest_sources')
     op.drop_table('ingest_errors')
     with op.batch_alter_table('episodes', schema=None) as batch_op:
-        batch_op.drop_index('ix_episodes_typology_severity_rank')
         batch_op.drop_index('ix_episodes_typology_score')
         batch_op.drop_index('ix_episodes_typology_event_time')
         batch_op.drop_index('ix_episodes_status_score')
         batch_op.drop_index('ix_episodes_status_event_time')
+        batch_op.drop_index('ix_episodes_severity_rank_score')
         batch_op.drop_index('ix_episodes_severity_rank_event_time')
-        batch_op.drop_index('ix_episodes_score_event_time')
+        batch_op.drop_index('ix_episodes_score')
         batch_op.drop_index('ix_episodes_event_time')
+        batch_op.drop_index('ix_episodes_detector_score')
         batch_op.drop_index('ix_episodes_detector_event_time')
+        batch_op.drop_index('ix_episodes_collection_id_score')
         batch_op.drop_index('ix_episodes_collection_id_event_time')
         batch_op.drop_index('ix_episodes_case_id')
 
     op.drop_table('episodes')
+    op.drop_table('episode_counts')
     with op.batch_alter_table('collection_events', schema=None) as batch_op:
         batch_op.drop_index('ix_collection_events_collection_id_event_time')
 
