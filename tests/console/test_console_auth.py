@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD, Browser
+from console_fixtures import PASSWORD, Browser
 from sqlalchemy import select
 
 from amlwatch.console.auth import MAX_FAILURES_PER_USER, AuthError, add_user

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, add_users, alert_line, event_lines
+from console_fixtures import PASSWORD, add_users, alert_line, event_lines
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).with_name("screenshots")

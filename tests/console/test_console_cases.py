@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from conftest import Browser
+from console_fixtures import Browser
 from sqlalchemy import select, update
 
 from amlwatch.console import audit
@@ -181,7 +181,7 @@ def test_false_positives_become_negatives(console, tmp_path):
 
 
 def test_kept_counts_follow_every_change_and_a_new_update_reopens_a_closed_episode(console):
-    from conftest import alert_line
+    from console_fixtures import alert_line
 
     from amlwatch.console import counts
     from amlwatch.console.ingest import store_alerts

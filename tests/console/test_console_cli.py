@@ -15,7 +15,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 import httpx
-from conftest import alert_line
+from console_fixtures import alert_line
 
 from amlwatch.cli import main
 

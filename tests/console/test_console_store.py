@@ -7,7 +7,7 @@ import gzip
 import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from conftest import alert_line, event_lines
+from console_fixtures import alert_line, event_lines
 from sqlalchemy import func, select
 
 from amlwatch.console import ingest

@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from conftest import Browser, alert_line
+from console_fixtures import Browser, alert_line
 
 from amlwatch.console.ingest import store_alerts
 
