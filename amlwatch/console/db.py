@@ -85,6 +85,15 @@ def insert_ignoring_duplicates(engine_or_conn, table, rows: list[dict], keys: li
     return len(engine_or_conn.execute(statement, rows).all())
 
 
+def analyze(engine: Engine) -> None:
+    """Refresh the query planner's statistics (plain ANALYZE, the same statement on SQLite and PostgreSQL).
+
+    SQLite keeps none unless asked, and without them it may walk the wrong inbox index; ingest calls this
+    after loading a file and every 100,000 alerts from the topic (PostgreSQL's autovacuum does it too)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
 def redacted(url: str) -> str:
     return make_url(database_url(url)).render_as_string(hide_password=True)
 

@@ -23,12 +23,14 @@ from sqlalchemy import Connection, Engine, select
 
 from amlwatch.alerts import SEVERITIES
 from amlwatch.console import audit, counts
-from amlwatch.console.db import insert_ignoring_duplicates
+from amlwatch.console.db import analyze, insert_ignoring_duplicates
 from amlwatch.console.schema import (account_events, account_links, alert_trades, alerts, collection_events,
                                      episode_accounts, episodes, ingest_errors, ingest_sources, trades)
 from amlwatch.events import AccountEvent, BadRecord, CollectionEvent, TradeEvent, parse_event, parse_time
 
 BATCH = 2000
+ANALYZE_EVERY = 100_000
+"""New records after which ingest refreshes the planner's statistics (db.analyze)."""
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
@@ -238,6 +240,8 @@ def _ingest_file(engine: Engine, path, kind: str, store, from_start: bool, batch
         with engine.begin() as conn:
             total.add(store(conn, chunk, source))
             _mark(conn, source, int(chunk[-1][0]), time.time())
+    if total.new:
+        analyze(engine)
     return total
 
 
@@ -266,9 +270,12 @@ def ingest_alert_topic(engine: Engine, kafka, *, group: str, topic: str | None =
                     break
                 continue
             idle_since = time.monotonic()
+            before = total.new
             with engine.begin() as conn:
                 total.add(store_alerts(conn, chunk, f"kafka:{topic}"))
             consumer.commit()
+            if total.new // ANALYZE_EVERY > before // ANALYZE_EVERY:
+                analyze(engine)
             if max_records is not None and total.read >= max_records:
                 break
     finally:
@@ -348,4 +355,6 @@ def ingest_event_archive(engine: Engine, directory, *, batch: int = BATCH) -> In
     for chunk in _batches(records, batch):
         with engine.begin() as conn:
             total.add(store_events(conn, chunk, source))
+    if total.new:
+        analyze(engine)
     return total
