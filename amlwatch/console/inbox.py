@@ -126,11 +126,11 @@ class InboxPage:
 
 
 def _kept_counts(conn: Connection, f: InboxFilter) -> tuple[int, dict[str, int], dict[int, int]]:
-    """Total and facets from `episode_counts` (counts.py), for filters on typology, severity and status only."""
+    """Total and facets from `episode_counts` (counts.py), for filters on detector, typology, severity, status."""
     rank = SEVERITIES.index(f.severity) if f.severity else None
     total, by_typology, by_rank = 0, {}, {}
-    for (typology, severity_rank, status), n in counted(conn).items():
-        if f.status and status != f.status:
+    for (detector, typology, severity_rank, status), n in counted(conn).items():
+        if (f.status and status != f.status) or (f.detector and detector != f.detector):
             continue
         typology_ok, severity_ok = not f.typology or typology == f.typology, rank is None or severity_rank == rank
         if severity_ok:
@@ -145,7 +145,7 @@ def _kept_counts(conn: Connection, f: InboxFilter) -> tuple[int, dict[str, int],
 def inbox_page(conn: Connection, f: InboxFilter) -> InboxPage:
     rows = conn.execute(_filtered(select(episodes), f).order_by(*SORTS[f.sort])
                         .limit(f.per_page).offset((f.page - 1) * f.per_page)).all()
-    if not (f.detector or f.account or f.collection or f.since or f.until):
+    if not (f.account or f.collection or f.since or f.until):
         total, by_typology, by_severity_rank = _kept_counts(conn, f)
     else:
         total = conn.execute(_filtered(select(func.count()).select_from(episodes), f)).scalar_one()

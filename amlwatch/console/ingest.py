@@ -188,12 +188,13 @@ def _merge_episodes(conn: Connection, fresh: list[dict]) -> None:
                 values |= {"status": "open", "case_id": None}
                 audit.append(conn, "ingest", "episode.reopened", f"episode:{episode_id}",
                              {"alert_id": latest["alert_id"], "closed_case": row.case_id})
-            shifts += [((row.typology, row.severity_rank, row.status), -1),
-                       ((values["typology"], values["severity_rank"], values.get("status", row.status)), 1)]
+            shifts += [((row.detector, row.typology, row.severity_rank, row.status), -1),
+                       ((values["detector"], values["typology"], values["severity_rank"],
+                         values.get("status", row.status)), 1)]
         conn.execute(episodes.update().where(episodes.c.episode_id == episode_id).values(**values))
     if inserts:
         conn.execute(episodes.insert(), inserts)
-        shifts += [((r["typology"], r["severity_rank"], "open"), 1) for r in inserts]
+        shifts += [((r["detector"], r["typology"], r["severity_rank"], "open"), 1) for r in inserts]
     counts.shift(conn, shifts)
     accounts = [{"episode_id": a["episode_id"], "account_id": acc} for a in fresh for acc in a.get("accounts", [])]
     insert_ignoring_duplicates(conn, episode_accounts, list({(r["episode_id"], r["account_id"]): r

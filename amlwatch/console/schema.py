@@ -68,6 +68,8 @@ episodes = Table(
     # Every filter with each sort order, the episode id last so a page is an index walk with no sort.
     Index("ix_episodes_event_time", "event_time", "episode_id"),
     Index("ix_episodes_score", "score", "event_time", "episode_id"),
+    # counts a time window's facets from the index alone
+    Index("ix_episodes_event_time_facets", "event_time", "typology", "severity_rank", "status"),
     *(Index(f"ix_episodes_{column}_{order}", column, *by, "episode_id")
       for column in ("status", "typology", "severity_rank", "detector", "collection_id")
       for order, by in (("event_time", ("event_time",)), ("score", ("score", "event_time")))),
@@ -76,11 +78,12 @@ episodes = Table(
 
 episode_counts = Table(
     "episode_counts", metadata,
+    Column("detector", String(80), primary_key=True),
     Column("typology", String(40), primary_key=True),
     Column("severity_rank", Integer, primary_key=True),
     Column("status", String(20), primary_key=True),
     Column("n", Integer, nullable=False),
-    comment="episodes per typology, severity and status, kept by counts.shift in the transaction that changes them",
+    comment="episodes per detector, typology, severity and status, kept by counts.shift in the transaction that changes them",
 )
 
 episode_accounts = Table(

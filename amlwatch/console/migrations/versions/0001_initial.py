@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-03 07:12:54.989560
+Create Date: 2026-12-03 07:27:53.736565
 
 """
 from typing import Sequence, Union
@@ -99,12 +99,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_collection_events_collection_id_event_time', ['collection_id', 'event_time'], unique=False)
 
     op.create_table('episode_counts',
+    sa.Column('detector', sa.String(length=80), nullable=False),
     sa.Column('typology', sa.String(length=40), nullable=False),
     sa.Column('severity_rank', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('n', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('typology', 'severity_rank', 'status', name=op.f('pk_episode_counts')),
-    comment='episodes per typology, severity and status, kept by counts.shift in the transaction that changes them'
+    sa.PrimaryKeyConstraint('detector', 'typology', 'severity_rank', 'status', name=op.f('pk_episode_counts')),
+    comment='episodes per detector, typology, severity and status, kept by counts.shift in the transaction that changes them'
     )
     op.create_table('episodes',
     sa.Column('episode_id', sa.String(length=128), nullable=False),
@@ -131,6 +132,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_episodes_detector_event_time', ['detector', 'event_time', 'episode_id'], unique=False)
         batch_op.create_index('ix_episodes_detector_score', ['detector', 'score', 'event_time', 'episode_id'], unique=False)
         batch_op.create_index('ix_episodes_event_time', ['event_time', 'episode_id'], unique=False)
+        batch_op.create_index('ix_episodes_event_time_facets', ['event_time', 'typology', 'severity_rank', 'status'], unique=False)
         batch_op.create_index('ix_episodes_score', ['score', 'event_time', 'episode_id'], unique=False)
         batch_op.create_index('ix_episodes_severity_rank_event_time', ['severity_rank', 'event_time', 'episode_id'], unique=False)
         batch_op.create_index('ix_episodes_severity_rank_score', ['severity_rank', 'score', 'event_time', 'episode_id'], unique=False)
@@ -343,6 +345,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_episodes_severity_rank_score')
         batch_op.drop_index('ix_episodes_severity_rank_event_time')
         batch_op.drop_index('ix_episodes_score')
+        batch_op.drop_index('ix_episodes_event_time_facets')
         batch_op.drop_index('ix_episodes_event_time')
         batch_op.drop_index('ix_episodes_detector_score')
         batch_op.drop_index('ix_episodes_detector_event_time')
