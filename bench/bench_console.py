@@ -76,6 +76,11 @@ def fill(engine, n: int) -> float:
     return time.perf_counter() - started
 
 
+def window(rng: random.Random, days: int) -> dict:
+    since = START + timedelta(days=rng.randrange(90 - days))
+    return {"since": since.date().isoformat(), "until": (since + timedelta(days=days - 1)).date().isoformat()}
+
+
 SCENARIOS = {
     "newest first, no filter": lambda rng: {},
     "highest score first": lambda rng: {"sort": "score"},
@@ -85,8 +90,8 @@ SCENARIOS = {
     "status open": lambda rng: {"status": "open"},
     "account": lambda rng: {"account": f"acc-{rng.randrange(20000):05d}"},
     "collection": lambda rng: {"collection": f"col-{rng.randrange(2000):04d}"},
-    "one week": lambda rng: {"since": (START + timedelta(days=rng.randrange(80))).date().isoformat(),
-                             "until": (START + timedelta(days=rng.randrange(80) + 7)).date().isoformat()},
+    "one week": lambda rng: window(rng, 7),
+    "one month": lambda rng: window(rng, 30),
     "page 20 of a typology": lambda rng: {"typology": rng.choice(TYPOLOGIES), "page": 20},
 }
 
