@@ -51,6 +51,7 @@ class AlertView:
     trades: list
     token_history: dict[str, list]
     cases: list
+    open_cases: list
 
 
 def alert_view(conn: Connection, alert_id: str) -> AlertView | None:
@@ -72,7 +73,10 @@ def alert_view(conn: Connection, alert_id: str) -> AlertView | None:
     raw = orjson.dumps(alert, option=orjson.OPT_INDENT_2).decode()
     alert.setdefault("episode_id", row.episode_id)
     alert.setdefault("episode_seq", row.episode_seq)
-    return AlertView(alert, raw, episode, versions, listed, history, linked_cases)
+    open_cases = conn.execute(select(cases.c.id, cases.c.title, cases.c.version)
+                              .where(cases.c.status.in_(("open", "needs_info")))
+                              .order_by(cases.c.updated_at.desc()).limit(50)).all()
+    return AlertView(alert, raw, episode, versions, listed, history, linked_cases, open_cases)
 
 
 def evidence_rows(evidence: dict, prefix: str = "") -> list[tuple[str, str, dict | None]]:

@@ -205,3 +205,17 @@ def test_kept_counts_follow_every_change_and_a_new_update_reopens_a_closed_episo
     api = ana.get("/api/inbox?status=open").json()
     assert api["total"] == 2 and api["by_severity"] == {"critical": 1, "high": 1, "medium": 0, "low": 0}
     assert ana.get("/api/inbox?status=closed").json()["total"] == 1
+
+
+def test_an_alert_is_added_to_an_open_case_from_its_page(console):
+    app, engine = console
+    ana = Browser(app, "ana")
+    case_id = open_case(ana, "al-1")
+    page = ana.get("/alerts/al-2").text
+    form = re.search(rf'<form method="post" action="/cases/{case_id}/add".*?</form>', page, re.S).group(0)
+    fields = dict(re.findall(r'name="(version|episode_id)" value="([^"]+)"', form))
+    assert ana.post(f"/cases/{case_id}/add", fields).status_code == 303
+    with engine.connect() as conn:
+        assert dict(conn.execute(select(episodes.c.episode_id, episodes.c.case_id)).all()) == {"al-1": case_id,
+                                                                                               "al-2": case_id}
+    assert ana.post(f"/cases/{case_id}/add", fields).status_code == 409  # the same form again is stale
