@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--accounts", type=int, default=2000)
+    p.add_argument("--console", action="store_true",
+                   help="then open the analyst console on the demo's alerts (prints a user to log in as)")
+    p.add_argument("--console-port", type=int, default=8700)
     p.set_defaults(handler=cmd_demo)
 
     p = commands.add_parser("train", help="fit the IsolationForest anomaly model on recorded streams")
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from amlwatch.reporting.commands import add_commands as add_reporting_commands
 
     add_reporting_commands(commands)
+    from amlwatch.console.commands import add_commands as add_console_commands
+
+    add_console_commands(commands)
     return parser
 
 
@@ -285,6 +291,10 @@ def cmd_demo(args) -> int:
         print(alert_volume(count_trades(out / "events.jsonl.gz"), alerts, labels).table())
         print(f"\ndone in {time.perf_counter() - started:.1f} s; alerts in {out / 'alerts.jsonl'}"
               + ("" if args.out else " (temporary: pass --out DIR to keep them)"), file=sys.stderr)
+        if args.console:
+            from amlwatch.console.commands import demo_console
+
+            demo_console(out, port=args.console_port)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The console's pages and JSON API, one module per area; `amlwatch.console.app` routes them."""
