@@ -14,6 +14,7 @@ class StructuringDetector(Detector):
 
     name = "structuring.near_threshold"
     typology = "structuring"
+    scope = "account"
 
     def __init__(self, config: StructuringConfig):
         self.config = config

@@ -127,6 +127,7 @@ class PairRepeatDetector(Detector):
 
     name = "wash.pair_repeat"
     typology = "wash_trading"
+    scope = "pair"
 
     def __init__(self, config: WashConfig):
         self.config = config

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Iterator
 import orjson
 
 from amlwatch.alerts import json_default
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import BadRecord, parse_time
 
 FORMAT = "amlwatch.records/1"
@@ -59,7 +60,7 @@ SEGMENT_RE = re.compile(r"^(\d{12})-(\d{4}-\d{2}-\d{2})\.(jsonl|jsonl\.gz|manife
 OPEN, SEALED, MANIFEST = "jsonl", "jsonl.gz", "manifest.json"
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(AmlwatchError, RuntimeError):
     """The archive cannot be written safely as it is (run `amlwatch records verify`)."""
 
 
@@ -67,7 +68,7 @@ class ArchiveBusy(ArchiveError):
     """Another writer holds a stream of this archive."""
 
 
-class RecordFormatError(ValueError):
+class RecordFormatError(AmlwatchError, ValueError):
     """A line that is not an archive record."""
 
 

@@ -7,7 +7,7 @@ import io
 import orjson
 import pytest
 
-from amlwatch.cli import build_monitor
+from amlwatch.engine import build_monitor
 from amlwatch.config import load_config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.records.archive import ArchiveReader

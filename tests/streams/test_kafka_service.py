@@ -17,7 +17,7 @@ import pytest
 from service import Worker, collect, kafka_config, kafka_env
 from streamgen import make_stream
 
-from amlwatch.cli import build_monitor
+from amlwatch.engine import build_monitor
 from amlwatch.config import load_config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.replay import replay

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from streamgen import make_stream
 
-from amlwatch.cli import build_monitor
+from amlwatch.engine import build_monitor
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.events import BadRecord, parse_event
