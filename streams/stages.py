@@ -151,7 +151,10 @@ class DetectionStage:
         log.warning("partition rewound over a gap", extra={"topic": tp.topic, "partition": tp.partition,
                                                             "expected": expected, "log_start": start,
                                                             "seek": target})
-        await self.consumer().seek(tp, target)
+        # In the consumer's own thread: Faust's plain seek() touches the aiokafka consumer from this one,
+        # racing its fetch (aiokafka's fetched_records then fails with a KeyError and Faust's fetcher
+        # stops for good, seen in the kill/restart soak).
+        await self.consumer().seek_wait({tp: target})
         return target
 
     async def retry_rewinds(self) -> None:
