@@ -15,7 +15,7 @@ from collections import defaultdict, deque
 
 import orjson
 import pytest
-from streamgen import make_stream
+from support.streamgen import make_stream
 
 from amlwatch.engine import build_monitor
 from amlwatch.config import Config

@@ -19,7 +19,7 @@ from amlwatch.records.archive import (
     split_line,
 )
 from amlwatch.records.verify import verify_archive
-from records_fixtures import account, trade, ts
+from support.records import account, trade, ts
 
 
 def _lines(path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from eventfactory import (
+from support.events import (
     account,
     at,
     card_of,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventfactory import at, gift, none_of, one, primary, run, trade, trade_ids, world
+from support.events import at, gift, none_of, one, primary, run, trade, trade_ids, world
 
 SPIKE = "speculation.price_spike"
 PUMP = "speculation.pump"

@@ -1,4 +1,6 @@
-"""Kafka for the streaming tests: $AMLWATCH_KAFKA_BOOTSTRAP, else a local broker (deploy/kafka).
+"""The tests that need a real Apache Kafka live here, apart from the rest, and are all marked `kafka`.
+
+The broker: $AMLWATCH_KAFKA_BOOTSTRAP, else a local one (deploy/kafka).
 
 Without Java/Maven and without AMLWATCH_KAFKA_BOOTSTRAP the `kafka` tests skip
 with one line; under CI=true they fail instead, and so does a broker that
@@ -8,19 +10,26 @@ does not start.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.kafka_broker import (  # noqa: E402
+from support.kafka_broker import (
     LocalKafka,
     free_port_base,
     kafka_available,
     local_kafka_available,
     require_kafka,
 )
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test in this folder is a `kafka` test, whether its module says so or not."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.kafka)
 
 
 @pytest.fixture(scope="session")

@@ -19,24 +19,14 @@ import uuid
 
 import pytest
 
-try:  # tests/ as a package (repo root on sys.path) or as a rootdir
-    from tests.kafka_broker import (
-        BOOTSTRAP_ENV,
-        LocalKafka,
-        free_port_base,
-        kafka_available,
-        local_kafka_available,
-        require_kafka,
-    )
-except ImportError:  # pragma: no cover - depends on how pytest was started
-    from kafka_broker import (  # type: ignore[no-redef]
-        BOOTSTRAP_ENV,
-        LocalKafka,
-        free_port_base,
-        kafka_available,
-        local_kafka_available,
-        require_kafka,
-    )
+from support.kafka_broker import (
+    BOOTSTRAP_ENV,
+    LocalKafka,
+    free_port_base,
+    kafka_available,
+    local_kafka_available,
+    require_kafka,
+)
 
 pytestmark = pytest.mark.kafka
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventfactory import (
+from support.events import (
     account,
     at,
     card_of,
@@ -99,7 +99,7 @@ def test_payer_mismatch_with_instrument_bound_to_buyer_is_fine():
 
 
 def test_gift_has_no_payer_to_mismatch():
-    from eventfactory import gift
+    from support.events import gift
 
     present = gift("acc-s", "acc-b", at(minutes=1), payment={"method": "none",
                                                              "payer_name_hash": name_of("acc-x")})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import orjson
 
@@ -11,8 +9,7 @@ from amlwatch.detectors.monitor import TIME_EVERY, Monitor
 from amlwatch.events import parse_event
 from amlwatch.ops.metrics import WorkerMetrics
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detectors"))
-import eventfactory as ef  # noqa: E402
+from support import events as ef
 
 
 def _stream(trades: int = 300) -> list:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eventfactory import at, config, gift, none_of, one, run, trade, world
+from support.events import at, config, gift, none_of, one, run, trade, world
 
 NEAR = "structuring.near_threshold"
 ACCOUNTS = ("acc-x", "acc-s1", "acc-s2", "acc-s3", "acc-b1", "acc-b2")

@@ -15,9 +15,9 @@ import random
 import time
 
 import pytest
-from service import Worker, collect, kafka_config, kafka_env
-from streamgen import make_stream
-from test_kafka_service import replay_ids
+from support.service import Worker, collect, kafka_config, kafka_env
+from support.streamgen import make_stream
+from test_service import replay_ids
 
 from amlwatch.streams.produce import produce
 from amlwatch.streams.topics import create_topics

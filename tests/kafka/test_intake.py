@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from kafka import KafkaProducer
-from service import kafka_config, kafka_env
+from support.service import kafka_config, kafka_env
 
 from amlwatch.streams.intake import Intake
 from amlwatch.streams.topics import create_topics

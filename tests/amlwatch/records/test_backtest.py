@@ -16,7 +16,7 @@ from amlwatch.records.replay import archive_replay, iter_archived_events
 from amlwatch.records.verify import verify_archive
 from amlwatch.replay import replay
 from amlwatch.sources import read_lines
-from records_fixtures import account, collection, run_cli, trade, ts, write_lines
+from support.records import account, collection, run_cli, trade, ts, write_lines
 
 # Structuring under A (reporting threshold 50,000: "just under" from 40,000) and B (55,000: from 44,000):
 #   u1 pays 41,000 + 42,000  -> A alerts, B does not       (vanished)

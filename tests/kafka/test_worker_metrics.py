@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -22,8 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from amlwatch.cli import build_parser
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "detectors"))
 
 
 def _has_subcommands(*names: str) -> bool:
@@ -74,7 +71,7 @@ def _value(text: str, name: str) -> float:
 
 @pytest.fixture(scope="module")
 def bootstrap():
-    from kafka_broker import kafka_available, kafka_cluster
+    from support.kafka_broker import kafka_available, kafka_cluster
 
     ok, why = kafka_available()
     if not ok:
@@ -84,7 +81,7 @@ def bootstrap():
 
 
 def test_worker_serves_metrics_health_and_readiness(bootstrap, tmp_path):
-    import eventfactory as ef
+    from support import events as ef
     from kafka import KafkaProducer
 
     run = uuid.uuid4().hex[:8]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import orjson
-from eventfactory import (
+from support.events import (
     account,
     at,
     card_of,

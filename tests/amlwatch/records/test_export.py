@@ -9,7 +9,7 @@ import orjson
 
 from amlwatch.records.archive import RecordArchive
 from amlwatch.records.export import export_account
-from records_fixtures import account, collection, run_cli, trade, ts
+from support.records import account, collection, run_cli, trade, ts
 
 A = "acc-a"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from eventfactory import at, gift, none_of, one, primary, run, trade, world
+from support.events import at, gift, none_of, one, primary, run, trade, world
 
 from amlwatch.config import Config
 from amlwatch.detectors.monitor import Monitor

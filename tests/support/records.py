@@ -15,6 +15,13 @@ from amlwatch.records.commands import add_commands
 BASE = datetime(2026, 3, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 
 
+def raw_trade(line: int) -> bytes:
+    """A minimal valid trade, numbered (archive tests that need many distinct records)."""
+    return (b'{"type":"trade","event_id":"e%d","ts":"2026-03-01T10:00:00+08:00","trade_id":"t%d",'
+            b'"collection_id":"c","token_id":"k%d","kind":"secondary","seller_id":"s","buyer_id":"b",'
+            b'"price":"1.00","currency":"CNY"}' % (line, line, line))
+
+
 def ts(minutes: float = 0, base: datetime = BASE) -> str:
     return (base + timedelta(minutes=minutes)).isoformat(timespec="milliseconds")
 

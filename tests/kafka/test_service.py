@@ -14,8 +14,8 @@ import time
 
 import orjson
 import pytest
-from service import Worker, collect, kafka_config, kafka_env
-from streamgen import make_stream
+from support.service import Worker, collect, kafka_config, kafka_env
+from support.streamgen import make_stream
 
 from amlwatch.engine import build_monitor
 from amlwatch.config import load_config
@@ -169,7 +169,7 @@ def _json(record: dict) -> bytes:
 
 def test_a_restarted_worker_recovers_detector_state_from_its_tables(kafka_bootstrap, tmp_path):
     """The first two legs of a round trip before a SIGKILL, the last after: still a round trip."""
-    from streamgen import _h, _ts
+    from support.streamgen import _h, _ts
 
     env = kafka_env(kafka_bootstrap, partitions=2)
     kafka = kafka_config(env)

@@ -10,7 +10,7 @@ import pytest
 
 from amlwatch.records.archive import seal_line, split_line
 from amlwatch.records.verify import verify_archive
-from records_fixtures import build_archive, run_cli
+from support.records import build_archive, run_cli
 
 # build_archive: events/p0 sealed days 2026-03-01..03 (seq 1-12, 13-24, 25-36), open 2026-03-04 (seq 37-42)
 SEALED_2 = "events/p0/000000000013-2026-03-02.jsonl.gz"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -11,14 +12,10 @@ import pytest
 
 from amlwatch.records.archive import ArchiveError, ArchiveReader, RecordArchive
 from amlwatch.records.verify import verify_archive
+import support
+from support.records import raw_trade as _raw
 
 SEGMENT_BYTES = 20_000
-
-
-def _raw(line: int) -> bytes:
-    return (b'{"type":"trade","event_id":"e%d","ts":"2026-03-01T10:00:00+08:00","trade_id":"t%d",'
-            b'"collection_id":"c","token_id":"k%d","kind":"secondary","seller_id":"s","buyer_id":"b",'
-            b'"price":"1.00","currency":"CNY"}' % (line, line, line))
 
 
 def _write(root, lines: range, **options) -> RecordArchive:
@@ -72,8 +69,7 @@ def test_appends_go_on_while_a_segment_is_being_sealed(tmp_path):
 WRITER = r"""
 import os, sys, threading
 import amlwatch.records.archive as A
-sys.path.insert(0, sys.argv[2])
-from test_background_seal import _raw
+from support.records import raw_trade as _raw
 archive = A.RecordArchive(sys.argv[1], segment_max_bytes=20_000, background_seals=True)
 archive._finish_seal = lambda *args: threading.Event().wait()     # the sealer never gets anywhere
 for line in range(600):
@@ -84,8 +80,9 @@ os._exit(9)                                                        # killed with
 
 
 def test_a_writer_killed_with_seals_pending_leaves_an_archive_that_reopens_whole(tmp_path):
-    here = str(Path(__file__).parent)
-    done = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path), here], capture_output=True, timeout=60)
+    tests = str(Path(support.__file__).resolve().parents[1])        # the child finds support/ as pytest does
+    done = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path)], capture_output=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))})
     assert done.returncode == 9, done.stderr.decode()
     assert sum(name.endswith(".jsonl") for name in _segments(tmp_path)) > 1, "several segments left unsealed"
     assert _lines(tmp_path) == list(range(600)), "readable as left"

@@ -15,7 +15,7 @@ from amlwatch.cli import build_parser
 from amlwatch.config import Config, load_config
 from amlwatch.ops.metrics import DEFAULT_METRICS_PORT
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 ROOT = DEPLOY.parent
 PENDING = {"worker", "topics"}
 """Subcommands the streaming work adds; until the parser has them, a deploy file running them is xfail."""

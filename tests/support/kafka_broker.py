@@ -35,7 +35,7 @@ import weakref
 from pathlib import Path
 from typing import Iterator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "deploy" / "kafka" / "kafka.sh"
 DEFAULT_LIB = REPO_ROOT / "deploy" / "kafka" / ".work" / "lib"
 

@@ -12,7 +12,7 @@ from amlwatch.config import RetentionConfig, load_config
 from amlwatch.records.archive import ArchiveReader, RecordArchive
 from amlwatch.records.retention import add_hold, list_holds, purge, release_hold
 from amlwatch.records.verify import verify_archive
-from records_fixtures import account, run_cli, trade, ts
+from support.records import account, run_cli, trade, ts
 
 OLD = datetime(2015, 1, 1, 12, tzinfo=timezone.utc)
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp()  # 10 years back: 2016-03-04

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from eventfactory import COLLECTION, ISSUER, at, collection, none_of, one, primary, run, trade, world
+from support.events import COLLECTION, ISSUER, at, collection, none_of, one, primary, run, trade, world
 
 FINANCIAL = "asset.financial"
 UNREGISTERED = "asset.unregistered_collection"
