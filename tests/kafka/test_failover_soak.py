@@ -15,9 +15,8 @@ import random
 import time
 
 import pytest
-from support.service import Worker, collect, kafka_config, kafka_env
+from support.service import Worker, collect, kafka_config, kafka_env, replay_ids
 from support.streamgen import make_stream
-from test_service import replay_ids
 
 from amlwatch.streams.produce import produce
 from amlwatch.streams.topics import create_topics

@@ -14,13 +14,9 @@ import time
 
 import orjson
 import pytest
-from support.service import Worker, collect, kafka_config, kafka_env
+from support.service import Worker, collect, kafka_config, kafka_env, replay_ids
 from support.streamgen import make_stream
 
-from amlwatch.engine import build_monitor
-from amlwatch.config import load_config
-from amlwatch.deadletter import DeadLetterFile
-from amlwatch.replay import replay
 from amlwatch.simulator import simulate
 from amlwatch.sources import read_lines
 from amlwatch.streams.produce import produce
@@ -41,13 +37,6 @@ def stream_lines(tmp_path) -> list[bytes]:
     for i, bad in reversed(list(enumerate(BAD_LINES, 1))):
         lines.insert(i * step, bad)
     return lines
-
-
-def replay_ids(lines: list[bytes], env: dict) -> set[str]:
-    alerts = []
-    replay(enumerate(lines, 1), build_monitor(load_config(None, env=env), with_model=False), alerts.extend,
-           DeadLetterFile(None))
-    return {a.alert_id for a in alerts}
 
 
 def wait_for(bootstrap: str, topic: str, want: set[str], timeout: float) -> set[str]:

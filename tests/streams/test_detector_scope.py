@@ -7,8 +7,8 @@ alert once, on its owner's partition, giving the replay's alerts, with nothing c
 from __future__ import annotations
 
 import pytest
+from support.pipeline import InMemoryPipeline, replay_ids
 from support.streamgen import make_stream
-from test_ordering_routing import InMemoryPipeline, replay_ids
 
 import amlwatch.detectors.monitor as monitor_module
 from amlwatch.config import Config

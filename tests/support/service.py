@@ -13,6 +13,9 @@ from pathlib import Path
 import orjson
 
 from amlwatch.config import load_config
+from amlwatch.deadletter import DeadLetterFile
+from amlwatch.engine import build_monitor
+from amlwatch.replay import replay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,3 +85,11 @@ def collect(bootstrap: str, topic: str, until, timeout: float) -> list[dict]:
     finally:
         consumer.close()
     return records
+
+
+def replay_ids(lines: list[bytes], env: dict) -> set[str]:
+    """Alert ids of a file replay of `lines` under the config `env` gives (no model), to compare with workers."""
+    alerts = []
+    replay(enumerate(lines, 1), build_monitor(load_config(None, env=env), with_model=False), alerts.extend,
+           DeadLetterFile(None))
+    return {a.alert_id for a in alerts}
