@@ -21,6 +21,7 @@ rest: at-least-once with repeatable ids.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -66,6 +67,7 @@ class StreamRuntime:
         self.stale = 0
         self._last_waiting_log = 0.0
         self.gaps = GapGuard(retry_seconds=REWIND_SECONDS)
+        self._committing = asyncio.Lock()
 
         # acks=False: the stages' checkpoints commit these topics, Faust does not (see the module doc).
         raw = {"key_serializer": "raw", "value_serializer": "raw", "acks": False}
@@ -186,7 +188,8 @@ class StreamRuntime:
         async def commit_offsets(offsets: dict[int, int]) -> None:
             """Faust's commit path (it keeps its committed offsets and skips revoked partitions)."""
             try:
-                await self.app.consumer._commit_offsets({TP(topic, p): o for p, o in offsets.items()})
+                async with self._committing:      # one commit at a time, whichever stage asks
+                    await self.app.consumer._commit_offsets({TP(topic, p): o for p, o in offsets.items()})
             except (CommitFailedError, IllegalStateError, KafkaError) as error:
                 # A rebalance took the partition away: its next owner restarts from an older commit and
                 # its snapshot, at least once.

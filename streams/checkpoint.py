@@ -10,7 +10,11 @@ the steps in this order, every time:
 3. flush the producer: alerts, forwarded trades and changelog records are on
    the broker;
 4. commit offsets: each partition's input offset moves to just past what its
-   durable snapshot covers, never further.
+   durable snapshot covers, never further. The commit itself runs in a task
+   of its own, one at a time and bounded by COMMIT_SECONDS, off the stage's
+   lock: a commit held up by a rebalance must not stop the stage (seen in the
+   kill/restart soak: a stage waiting on its commit for minutes while the
+   rebalance it waited for waited on the stage).
 
 Invariants:
 
@@ -44,6 +48,9 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 from .snapshots import SnapshotFailed, SnapshotStore
 
 log = logging.getLogger("amlwatch.streams.checkpoint")
+
+COMMIT_SECONDS = 15.0
+"""A commit not done by then is given up (logged); the next one carries its offsets."""
 
 
 class Checkpoint:
@@ -88,6 +95,8 @@ class Checkpoint:
         self.in_flight: int | None = None
         """The partition whose snapshot is being taken: its saved offset must not move meanwhile."""
         self.task: asyncio.Future | None = None
+        self.committing: asyncio.Future | None = None
+        self._to_commit: dict[int, int] = {}
         self.snapshot_bytes = 0
         self._covering: dict[int, int | None] = {}
         """Offsets covered by changelog records sent but not flushed yet."""
@@ -109,6 +118,7 @@ class Checkpoint:
         """Another worker may own the partition now: its snapshot meta is read again when next loaded."""
         self.covered.pop(partition, None)
         self._covering.pop(partition, None)
+        self._to_commit.pop(partition, None)
         self.committed.pop(partition, None)
         self.saved_at.pop(partition, None)
         self.store.forget(partition)
@@ -123,6 +133,8 @@ class Checkpoint:
         when the budget allows: after a snapshot that took d seconds, the next waits
         d * (1 - budget) / budget.
         """
+        if self._to_commit and (self.committing is None or self.committing.done()):
+            self.committing = asyncio.ensure_future(self._commit_pending())   # one given up before
         now = self.clock()
         moved, dirty = False, []
         for partition, proc in self.partitions().items():
@@ -190,9 +202,27 @@ class Checkpoint:
         # 4. commit offsets: past what durable snapshots cover, never past anything else
         offsets = {}
         for partition, offset in self.covered.items():
-            if offset + 1 > self.committed.get(partition, 0):
+            if offset + 1 > max(self.committed.get(partition, 0), self._to_commit.get(partition, 0)):
                 offsets[partition] = offset + 1
         if offsets:
-            await self.commit_offsets(offsets)
-            self.committed.update(offsets)
+            self._to_commit.update(offsets)
+            if self.committing is None or self.committing.done():
+                self.committing = asyncio.ensure_future(self._commit_pending())
         return offsets
+
+    async def _commit_pending(self) -> None:
+        """Commit what is waiting, one commit at a time, until nothing is."""
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            try:
+                await asyncio.wait_for(self.commit_offsets(offsets), COMMIT_SECONDS)
+            except asyncio.TimeoutError:
+                log.warning("commit not done in time", extra={"partitions": sorted(offsets),
+                                                               "seconds": COMMIT_SECONDS})
+                for partition, offset in offsets.items():
+                    if partition in self.covered and offset > self._to_commit.get(partition, 0):
+                        self._to_commit[partition] = offset
+                return                    # tried again by the next maybe_snapshot or commit
+            for partition, offset in offsets.items():
+                if partition in self.covered and offset > self.committed.get(partition, 0):
+                    self.committed[partition] = offset

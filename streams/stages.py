@@ -17,6 +17,8 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
+from aiokafka.errors import KafkaError
+
 from amlwatch.alerts import wall_clock_now
 from amlwatch.config import Config
 
@@ -33,6 +35,8 @@ SLICE_SECONDS = 0.02
 """A stage works at most this long before it sends what it has and lets the others run."""
 DRAIN_SLICE = 500
 """Released events processed before the same (a backlog released at once can take seconds)."""
+BROKER_SECONDS = 10.0
+"""The longest a stage waits on the consumer for a log start or a seek (it holds the stage's lock)."""
 
 
 class DetectionStage:
@@ -146,7 +150,10 @@ class DetectionStage:
     async def _rewind(self, tp, expected: int) -> int:
         """Seek back to `expected`, or to the log's start when retention deleted what lay before it;
         returns the offset sought."""
-        start = (await self.consumer().earliest_offsets(tp)).get(tp)
+        try:
+            start = (await asyncio.wait_for(self.consumer().earliest_offsets(tp), BROKER_SECONDS)).get(tp)
+        except (asyncio.TimeoutError, KafkaError):
+            start = None                  # proves nothing: seek to the expected offset
         target = self.gaps.log_starts_at(tp, expected, start)
         log.warning("partition rewound over a gap", extra={"topic": tp.topic, "partition": tp.partition,
                                                             "expected": expected, "log_start": start,
@@ -154,7 +161,11 @@ class DetectionStage:
         # In the consumer's own thread: Faust's plain seek() touches the aiokafka consumer from this one,
         # racing its fetch (aiokafka's fetched_records then fails with a KeyError and Faust's fetcher
         # stops for good, seen in the kill/restart soak).
-        await self.consumer().seek_wait({tp: target})
+        try:
+            await asyncio.wait_for(self.consumer().seek_wait({tp: target}), BROKER_SECONDS)
+        except (asyncio.TimeoutError, KafkaError) as error:
+            log.warning("rewind not confirmed", extra={"topic": tp.topic, "partition": tp.partition,
+                                                       "error": repr(error)})   # issued again by the guard
         return target
 
     async def retry_rewinds(self) -> None:

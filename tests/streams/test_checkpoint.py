@@ -76,8 +76,15 @@ def make(procs: dict, kafka: FakeKafka, data: dict | None = None) -> Checkpoint:
 
 
 async def settle(checkpoint: Checkpoint) -> None:
+    """The snapshot in flight, then the commit it started."""
     if checkpoint.task is not None:
         await checkpoint.task
+    await committed(checkpoint)
+
+
+async def committed(checkpoint: Checkpoint) -> None:
+    if checkpoint.committing is not None:
+        await checkpoint.committing
 
 
 def test_commit_walks_the_steps_in_order_and_commits_just_past_the_snapshot():
@@ -107,6 +114,7 @@ def test_a_partition_without_a_snapshot_is_snapshotted_not_committed():
         await checkpoint.maybe_snapshot()
         assert checkpoint.in_flight == 3 and kafka.committed == {}
         await checkpoint.commit()                       # any other commit meanwhile: nothing for 3
+        await committed(checkpoint)
         assert kafka.committed == {}
         kafka.gate.set()
         await settle(checkpoint)
@@ -136,6 +144,7 @@ def test_a_snapshot_in_flight_freezes_the_partitions_saved_offset():
         await settle(checkpoint)
         assert kafka.committed == {0: 21}
         await checkpoint.maybe_snapshot()               # now the unchanged state may move on
+        await committed(checkpoint)
         assert kafka.committed == {0: 26} and checkpoint.store.offset(0) == 25
     asyncio.run(run())
 
@@ -153,6 +162,7 @@ def test_nothing_is_committed_when_the_producer_flush_fails():
         assert kafka.committed == {} and checkpoint.covered[0] == -1
         kafka.fail_flush = False
         await checkpoint.commit()                       # the records queued before are flushed now
+        await committed(checkpoint)
         assert kafka.committed == {0: 6}
     asyncio.run(run())
 
@@ -208,5 +218,41 @@ def test_a_restored_partition_commits_only_once_it_moves_past_its_snapshot():
         assert kafka2.committed == {} and restarted.task is None
         procs[0].take(31, changes=False)
         await restarted.maybe_snapshot()
+        await committed(restarted)
         assert kafka2.committed == {0: 32}, "a marker on a restored snapshot just moves its offset"
+    asyncio.run(run())
+
+
+def test_a_commit_that_hangs_does_not_hold_the_stage(monkeypatch):
+    """A commit held up (by a rebalance, a slow coordinator) is given up after COMMIT_SECONDS; the stage
+    goes on, and the next commit carries the offsets."""
+    import amlwatch.streams.checkpoint as checkpoint_module
+
+    monkeypatch.setattr(checkpoint_module, "COMMIT_SECONDS", 0.05)
+
+    async def run():
+        kafka, procs = FakeKafka(), {0: Proc()}
+        checkpoint = make(procs, kafka)
+        hang = asyncio.Event()
+        real_commit = kafka.commit
+
+        async def stuck(offsets):
+            if not hang.is_set():
+                await asyncio.sleep(3600)
+            await real_commit(offsets)
+        checkpoint.commit_offsets = stuck
+        checkpoint.started(0, 0)
+        procs[0].take(3)
+        await checkpoint.maybe_snapshot()
+        await checkpoint.task                           # saved; its commit hangs in the background
+        assert checkpoint.lock.locked() is False and kafka.committed == {}
+        await committed(checkpoint)                     # given up
+        hang.set()
+        await checkpoint.maybe_snapshot()               # nothing new: the given-up commit is tried again
+        await committed(checkpoint)
+        assert kafka.committed == {0: 4}
+        procs[0].take(4, changes=False)
+        await checkpoint.maybe_snapshot()
+        await committed(checkpoint)
+        assert kafka.committed == {0: 5}
     asyncio.run(run())
