@@ -44,6 +44,10 @@ from .topics import input_topics, partition_counts
 log = logging.getLogger("amlwatch.streams")
 
 WAITING_LOG_SECONDS = 5.0
+FLUSH_SECONDS = 10.0
+"""A producer flush not done by then has its topics tracked again (and goes on waiting)."""
+HELD_UP_SECONDS = 10.0
+"""A stage whose lock is held this long is logged with what it awaits (the watchdog)."""
 REWIND_SECONDS = 2.0
 """A rewind not answered by the expected message within this long is issued again."""
 
@@ -68,6 +72,8 @@ class StreamRuntime:
         self._last_waiting_log = 0.0
         self.gaps = GapGuard(retry_seconds=REWIND_SECONDS)
         self._committing = asyncio.Lock()
+        self._held: dict[int, tuple[float, str]] = {}
+        self._locked_polls: dict[int, int] = {}
 
         # acks=False: the stages' checkpoints commit these topics, Faust does not (see the module doc).
         raw = {"key_serializer": "raw", "value_serializer": "raw", "acks": False}
@@ -104,6 +110,7 @@ class StreamRuntime:
         app.agent(self.work_topic, name="work")(self._stage_agent(1))
         app.agent(self.keyed_topic, name="keyed")(self._stage_agent(2))
         app.timer(max(0.2, kafka.snapshot_seconds), name="snapshots")(self._snapshot_timer())
+        app.timer(HELD_UP_SECONDS / 2, name="watchdog")(self._watchdog)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
 
@@ -119,8 +126,13 @@ class StreamRuntime:
         async def agent(stream):
             async for events in stream.noack_take(500, within=0.01):
                 async with stage.lock:
+                    self._held[number] = (time.monotonic(), "agent")
+                    stage.phase = "process"
                     await stage.process([event.message for event in self._current(events)])
+                    stage.phase = "checkpoint"
                     await stage.checkpoint.maybe_snapshot()
+                    stage.phase = "idle"
+                    self._held.pop(number, None)
         agent.__name__ = "work" if number == 1 else "keyed"
         return agent
 
@@ -148,16 +160,36 @@ class StreamRuntime:
 
     def _snapshot_timer(self):
         async def snapshots():
-            for stage in self.stages.values():
+            for number, stage in self.stages.items():
                 async with stage.lock:
+                    self._held[number] = (time.monotonic(), "snapshot timer")
                     await stage.checkpoint.maybe_snapshot()
+                    self._held.pop(number, None)
+                stage.phase = "retry rewinds"
                 await stage.retry_rewinds()
+                stage.phase = "idle"
             now = time.monotonic()
             if now - self._last_waiting_log >= WAITING_LOG_SECONDS:
                 self._last_waiting_log = now
                 for stage in self.stages.values():
                     stage.log_waiting()
         return snapshots
+
+    async def _watchdog(self) -> None:
+        """Name what a stage held up for HELD_UP_SECONDS awaits: who holds its lock, which step."""
+        now = time.monotonic()
+        for number, stage in self.stages.items():
+            polls = self._locked_polls[number] = self._locked_polls.get(number, 0) + 1 if stage.lock.locked() else 0
+            if polls * HELD_UP_SECONDS / 2 < HELD_UP_SECONDS:
+                continue
+            since, holder = self._held.get(number, (now - polls * HELD_UP_SECONDS / 2, "snapshot task"))
+            if now - since < HELD_UP_SECONDS:
+                continue              # locked at each poll, but by different batches
+            committing = stage.checkpoint.committing
+            log.warning("stage held up", extra={"stage": number, "polls": polls, "holder": holder,
+                                                "seconds": round(now - since, 1), "phase": stage.phase,
+                                                "checkpoint": stage.checkpoint.phase,
+                                                "committing": committing is not None and not committing.done()})
 
     # -- the Kafka ends of the stages and the checkpoint ---------------------
 
@@ -169,7 +201,17 @@ class StreamRuntime:
             await send(out.topic, out.key, out.value, out.partition, timestamp, None)
 
     async def _flush(self) -> None:
-        await self.app.producer.flush()
+        """Wait for everything queued on the producer. A flush held up FLUSH_SECONDS has every produced
+        topic tracked again and the metadata refreshed (aiokafka's refresh can drop a topic whose
+        batches then wait forever: streams/app.py), and is waited for again: never given up, since
+        offsets are committed only after it."""
+        flush = asyncio.ensure_future(self.app.producer.flush())
+        while not (await asyncio.wait({flush}, timeout=FLUSH_SECONDS))[0]:
+            log.warning("producer flush held up: tracking every produced topic again",
+                        extra={"seconds": FLUSH_SECONDS})
+            self._track_produced_topics(changelogs=self.ready)
+            self.app.producer._ensure_producer().client.force_metadata_update()
+        flush.result()
 
     def _changelog_sender(self, stage: int):
         table = self.tables[stage]

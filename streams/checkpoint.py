@@ -98,6 +98,8 @@ class Checkpoint:
         self.committing: asyncio.Future | None = None
         self._to_commit: dict[int, int] = {}
         self.snapshot_bytes = 0
+        self.phase = "idle"
+        """The step under way (the worker's watchdog names it when a stage is held up)."""
         self._covering: dict[int, int | None] = {}
         """Offsets covered by changelog records sent but not flushed yet."""
         self.failures = 0
@@ -185,6 +187,7 @@ class Checkpoint:
     async def commit(self) -> dict[int, int]:
         """The four steps; returns the offsets committed (partition -> next offset)."""
         # 1. flush sinks
+        self.phase = "flush sinks"
         for flush_sink in self.sinks:
             flush_sink()
         # 2. produce the changelog (and note what the records cover)
@@ -192,9 +195,12 @@ class Checkpoint:
         for partition, _, _ in records:
             self._covering[partition] = self.store.offset(partition)
         if records:
+            self.phase = "produce changelog"
             await self.produce_changelog(records)
         # 3. flush the producer (what the records cover counts once a flush has returned)
+        self.phase = "flush producer"
         await self.flush_producer()
+        self.phase = "idle"
         covering, self._covering = self._covering, {}
         for partition, offset in covering.items():
             if offset is not None:

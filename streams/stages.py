@@ -64,6 +64,8 @@ class DetectionStage:
         self.archive = archive
         self.procs: dict[int, Any] = {}
         self.lock = asyncio.Lock()
+        self.phase = "idle"
+        """What the stage awaits now (the worker's watchdog names it when the stage is held up)."""
         self.alerts = 0
         self.checkpoint = Checkpoint(
             store, self.lock, partitions=lambda: self.procs,
@@ -131,7 +133,9 @@ class DetectionStage:
                 for alert in alerts:
                     self.archive.append_alert(alert, detected_at=now)
             self.alerts += len(alerts)
+        self.phase = "send"
         await self.send(outs)
+        self.phase = "process"
 
     # -- admission: one message after another ---------------------------------
 
@@ -150,6 +154,7 @@ class DetectionStage:
     async def _rewind(self, tp, expected: int) -> int:
         """Seek back to `expected`, or to the log's start when retention deleted what lay before it;
         returns the offset sought."""
+        self.phase = "log start"
         try:
             start = (await asyncio.wait_for(self.consumer().earliest_offsets(tp), BROKER_SECONDS)).get(tp)
         except (asyncio.TimeoutError, KafkaError):
@@ -161,11 +166,13 @@ class DetectionStage:
         # In the consumer's own thread: Faust's plain seek() touches the aiokafka consumer from this one,
         # racing its fetch (aiokafka's fetched_records then fails with a KeyError and Faust's fetcher
         # stops for good, seen in the kill/restart soak).
+        self.phase = "seek"
         try:
             await asyncio.wait_for(self.consumer().seek_wait({tp: target}), BROKER_SECONDS)
         except (asyncio.TimeoutError, KafkaError) as error:
             log.warning("rewind not confirmed", extra={"topic": tp.topic, "partition": tp.partition,
                                                        "error": repr(error)})   # issued again by the guard
+        self.phase = "process"
         return target
 
     async def retry_rewinds(self) -> None:
