@@ -9,8 +9,11 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from amlwatch.config import ConfigError, load_config
-from amlwatch.events import BadRecord
+from amlwatch.config import load_config
+from amlwatch.engine import build_monitor
+from amlwatch.errors import AmlwatchError
+
+__all__ = ["build_monitor", "build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +24,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.handler(args) or 0
-    except (ConfigError, BadRecord, FileNotFoundError, ValueError) as error:  # ModelError is a ValueError
-        print(f"amlwatch: error: {error}", file=sys.stderr)
+    except AmlwatchError as error:
+        print(f"amlwatch: error: {error.describe()}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as error:   # a missing input file, a bad --since
+        print(f"amlwatch: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,25 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_console_commands(commands)
     return parser
-
-
-def build_monitor(config, *, with_model: bool = True, **options):
-    """The detection core, with the anomaly model when one is configured and available.
-
-    `options` go to `Monitor` (detector subsets for the streaming stages)."""
-    from amlwatch.detectors.monitor import Monitor
-
-    extra, model_id = [], None
-    if with_model and config.anomaly.enabled:
-        try:
-            from amlwatch.models.anomaly import load_anomaly_detector
-        except ImportError:
-            load_anomaly_detector = None
-        if load_anomaly_detector is not None:
-            detector = load_anomaly_detector(config)
-            if detector is not None:
-                extra, model_id = [detector], detector.model_id
-    return Monitor(config, extra_detectors=extra, model_id=model_id, **options)
 
 
 def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True,

@@ -25,18 +25,19 @@ from amlwatch.reporting.settings import (
     SuspiciousReportConfig,
     WatchlistConfig,
 )
+from amlwatch.errors import AmlwatchError
 
 DAY = 86_400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOUR = 3_600.0
 
 
-class ConfigError(ValueError):
+class ConfigError(AmlwatchError, ValueError):
     """A configuration value is invalid; `key` is its dotted name."""
 
     def __init__(self, key: str, message: str):
         super().__init__(f"config {key}: {message}")
-        self.key = key
+        self.key = self.field = key
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ from decimal import Decimal
 
 import orjson
 
+from amlwatch.errors import AmlwatchError
+
 ACCOUNT_ACTIONS = frozenset({"register", "verify", "update", "freeze", "unfreeze", "close"})
 COLLECTION_ACTIONS = frozenset({"launch", "update", "delist"})
 TRADE_KINDS = frozenset({"primary", "secondary", "gift"})
 PAYMENT_METHODS = frozenset({"bank_card", "alipay", "wechat_pay", "digital_rmb", "crypto", "none"})
 
 
-class EventError(ValueError):
+class EventError(AmlwatchError, ValueError):
     """Base of all input-contract violations."""
 
 

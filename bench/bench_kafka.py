@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "streams")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import orjson  # noqa: E402
-from service import Worker, kafka_config, kafka_env  # noqa: E402
-from streamgen import _h, make_stream  # noqa: E402
+from support.service import Worker, kafka_config, kafka_env  # noqa: E402
+from support.streamgen import _h, make_stream  # noqa: E402
 
 from amlwatch.streams.produce import produce  # noqa: E402
 from amlwatch.streams.topics import create_topics  # noqa: E402
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     bootstrap = os.environ.get("AMLWATCH_KAFKA_BOOTSTRAP")
     kafka = None
     if not bootstrap:
-        from tests.kafka_broker import LocalKafka, free_port_base
+        from support.kafka_broker import LocalKafka, free_port_base
 
         kafka = LocalKafka(home=tempfile.mkdtemp(), port=free_port_base(1))
         bootstrap = kafka.start(nodes=1)

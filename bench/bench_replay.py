@@ -33,7 +33,7 @@ def main() -> int:
 
     code = f"""
 import json, resource, sys, time
-from amlwatch.cli import build_monitor
+from amlwatch.engine import build_monitor
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.replay import replay

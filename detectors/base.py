@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from amlwatch.alerts import Alert, severity_for
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import AccountEvent, CollectionEvent, TradeEvent
 
 from .registry import AccountState, CollectionState, Registry
@@ -40,19 +41,43 @@ class TradeView:
         self.collection = registry.collections.get(trade.collection_id)
 
 
+SCOPES = ("collection", "account", "pair")
+"""What a detector's state is keyed by (`Detector.scope`), which decides where a worker runs it."""
+
+
 class Detector:
-    """One typology pattern. Subclasses set `name`, `typology` and `needs_registry`.
+    """One typology pattern. Subclasses set `name`, `typology`, `needs_registry` and `scope`.
 
     `needs_registry` detectors run once the trade's parties and collection are
     known (or their grace has run out); the others run as the trade arrives.
+
+    `scope` says what the detector's state may hold, and so which streaming stage
+    runs it (docs/STREAMING.md). "collection" (the default): only what one
+    collection's trades and the whole registry show, so the stage keyed by
+    collection sees everything it needs. "account": an account's own trades
+    across collections; "pair": the trades between two accounts. Those two run
+    in the stage keyed by account, where each paid trade reaches its buyer's and
+    its seller's partition, and `owner` says which one raises each alert.
     """
 
     name = ""
     typology = ""
     needs_registry = False
+    scope = "collection"
 
     def observe(self, view: TradeView) -> list[Alert]:
         raise NotImplementedError
+
+    def owner(self, alert: Alert, trade: TradeEvent) -> str:
+        """The account (the buyer or the seller of `trade`, the trade that raised `alert`) whose
+        partition of the account-keyed stage raises the alert; every other partition that sees the
+        trade drops its copy. Pair scope: the pair's smaller account id. Account scope: the account
+        the alert is about, listed first in `alert.accounts`."""
+        if self.scope == "pair":
+            return min(trade.buyer_id, trade.seller_id)
+        if alert.accounts and alert.accounts[0] in (trade.buyer_id, trade.seller_id):
+            return alert.accounts[0]
+        return trade.buyer_id
 
     def observe_registry(self, event: AccountEvent | CollectionEvent, registry: Registry) -> list[Alert]:
         return []
@@ -120,6 +145,24 @@ class Detector:
             evidence=evidence,
             key=key,
         )
+
+
+class DetectorScopeError(AmlwatchError, ValueError):
+    """A detector whose `scope` no streaming stage can run; `field` is the detector's name."""
+
+    def __init__(self, detector: str, message: str):
+        super().__init__(f"detector {detector}: {message}")
+        self.field = detector
+
+
+def check_scope(detector: Detector) -> None:
+    """The account-keyed stage gets paid trades only, no registry events: a detector scoped to accounts
+    or pairs cannot wait for registry facts there."""
+    if detector.scope not in SCOPES:
+        raise DetectorScopeError(detector.name, f"scope {detector.scope!r} is not one of {', '.join(SCOPES)}")
+    if detector.scope != "collection" and detector.needs_registry:
+        raise DetectorScopeError(detector.name, f"a {detector.scope}-scoped detector sees no registry events "
+                                                "in the account-keyed stage: it cannot set needs_registry")
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -22,7 +22,7 @@ from amlwatch.config import DAY, HOUR, Config
 from amlwatch.events import AccountEvent, CollectionEvent, Event, TradeEvent
 
 from .asset import FinancialAssetDetector, UnregisteredCollectionDetector
-from .base import Detector, TradeView
+from .base import Detector, TradeView, check_scope
 from .identity import (
     MinorBuyerDetector,
     PayerMismatchDetector,
@@ -92,10 +92,11 @@ class Monitor:
     """1: `_seen` maps event ids to content fingerprints (was a set of ids)."""
 
     def __init__(self, config: Config | None = None, extra_detectors: list[Detector] | None = None,
-                 model_id: str | None = None, *, only: frozenset[str] | None = None,
-                 exclude: frozenset[str] = frozenset()):
-        """`only`/`exclude` name detectors to run: a streaming stage keyed by collection runs all but
-        the account- and pair-scoped ones, a stage keyed by account runs just those."""
+                 model_id: str | None = None, *, scopes: frozenset[str] | None = None,
+                 only: frozenset[str] | None = None, exclude: frozenset[str] = frozenset()):
+        """`scopes` keeps the detectors of those scopes (`Detector.scope`): a streaming stage keyed by
+        collection runs the collection-scoped ones, a stage keyed by account the account- and
+        pair-scoped ones. `only`/`exclude` pick detectors by name (experiments, tests)."""
         self.config = config = config or Config()
         self.registry = Registry()
         self.ledger = TokenLedger(
@@ -104,7 +105,10 @@ class Monitor:
             max_per_token=config.wash.max_trades_per_token,
         )
         detectors = rule_detectors(config, self.registry, self.ledger) + list(extra_detectors or [])
-        detectors = [d for d in detectors if d.name not in exclude and (only is None or d.name in only)]
+        for detector in detectors:
+            check_scope(detector)
+        detectors = [d for d in detectors if d.name not in exclude and (only is None or d.name in only)
+                     and (scopes is None or d.scope in scopes)]
         self.detectors = detectors
         self.stream_detectors = [d for d in detectors if not d.needs_registry]
         self.registry_detectors = [d for d in detectors if d.needs_registry]

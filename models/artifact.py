@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from amlwatch.errors import AmlwatchError
+
 from .features import FEATURE_NAMES, FEATURE_VERSION
 from .forest import CompiledForest
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 
 
-class ModelError(ValueError):
+class ModelError(AmlwatchError, ValueError):
     """A model artifact that cannot be used; `field` names the offending metadata key."""
 
     def __init__(self, field: str, message: str):

@@ -24,10 +24,11 @@ import orjson
 
 from amlwatch.alerts import Alert
 from amlwatch.deadletter import dead_letter_record
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import BadRecord
 
 
-class CodecError(ValueError):
+class CodecError(AmlwatchError, ValueError):
     """A work-topic message amlwatch did not write (or wrote with another version)."""
 
 

@@ -10,10 +10,15 @@ assigned, a message past the next needed offset triggers a seek back
 and is neither processed nor acked; leftovers from before the seek are
 skipped the same way.
 
-A log can have real holes (transaction markers, compaction). A hole is
-accepted when a repeated seek, with nothing left in flight, is answered by
-the same message that revealed it; outside the window after an assignment
-(no seek, so no race) a jump is taken as a real hole at once.
+The work topics have no holes of their own: they are never compacted and
+amlwatch's producer is not transactional, so no offset in the middle of their
+logs is missing. The one real hole is at the start, when retention deleted
+what a state still expected. So a hole is accepted only when the broker's log
+start offset says so (`log_starts_at`), and never because a seek was answered
+by the same message again: a repeated seek can be swallowed by a fetch in
+flight exactly like the first (issue 16: a repeated answer taken as a hole
+skipped a partition's registry events). A seek that is never answered is
+repeated and logged (a stall to see, not a loss to find later).
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ from typing import Hashable
 
 class Admit(Enum):
     NEXT = "next"
-    """The message the state needs (or the first after a real hole): process it."""
+    """The message the state needs: process it."""
     COVERED = "covered"
-    """Already in the state (a redelivery): ack it, do not process it."""
+    """Already in the state (a redelivery): do not process it."""
     SEEK = "seek"
-    """Past a hole: seek back to the expected offset; neither process nor ack."""
+    """Past a hole: seek back to the expected offset (or the log start); do not process it."""
     SKIP = "skip"
-    """Past a hole already being re-read: neither process nor ack."""
+    """Past a hole already being re-read: do not process it."""
 
 
 @dataclass
@@ -43,16 +48,13 @@ class Rewind:
 
 
 class GapGuard:
-    def __init__(self, window_seconds: float = 60.0, retry_seconds: float = 2.0):
-        self.window_seconds = window_seconds
+    def __init__(self, retry_seconds: float = 2.0):
         self.retry_seconds = retry_seconds
         self.pending: dict[Hashable, Rewind] = {}
-        self.assigned_at: dict[Hashable, float] = {}
         self.seeks = 0
         self.holes = 0
 
     def assigned(self, tp: Hashable, now: float) -> None:
-        self.assigned_at[tp] = now
         self.pending.pop(tp, None)
 
     def admit(self, tp: Hashable, expected: int, offset: int, now: float) -> Admit:
@@ -64,17 +66,22 @@ class GapGuard:
             return Admit.NEXT
         rewind = self.pending.get(tp)
         if rewind is not None and rewind.expected == expected:
-            if offset == rewind.got and rewind.retries:
-                del self.pending[tp]
-                self.holes += 1
-                return Admit.NEXT
-            return Admit.SKIP
-        if now - self.assigned_at.get(tp, -float("inf")) > self.window_seconds:
-            self.holes += 1
-            return Admit.NEXT
+            return Admit.SKIP             # the expected message has not come yet, however often asked
         self.pending[tp] = Rewind(expected, offset, now)
         self.seeks += 1
         return Admit.SEEK
+
+    def log_starts_at(self, tp: Hashable, expected: int, start: int | None) -> int:
+        """Where to seek for `expected`, given the broker's first offset of the partition (None: not
+        known): past `expected` only when retention deleted it, a real hole; the state then needs
+        `start` next."""
+        if start is None or start <= expected:
+            return expected
+        self.holes += 1
+        rewind = self.pending.get(tp)
+        if rewind is not None:
+            rewind.expected = start
+        return start
 
     def due(self, now: float) -> list[tuple[Hashable, int]]:
         """Seeks not answered within `retry_seconds`: issue them again."""
@@ -89,4 +96,3 @@ class GapGuard:
 
     def forget(self, tp: Hashable) -> None:
         self.pending.pop(tp, None)
-        self.assigned_at.pop(tp, None)

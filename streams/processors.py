@@ -1,8 +1,9 @@
 """One work partition's detection state: reorder buffer in, the shared detection core, alerts out.
 
-`WorkProcessor` (stage 1, keyed by collection) runs every detector but the
-account- and pair-scoped ones; `KeyedProcessor` (stage 2, keyed by account)
-runs just those. Both are plain objects so the ordering and routing can be
+`WorkProcessor` (stage 1, keyed by collection) runs the collection-scoped
+detectors; `KeyedProcessor` (stage 2, keyed by account) runs the account- and
+pair-scoped ones, and raises an alert on the partition of the account its
+detector names as owner (`Detector.scope`, `Detector.owner`). Both are plain objects so the ordering and routing can be
 tested without Kafka, and both pickle to a snapshot that the Faust agents
 keep in a changelog-backed table (the configuration and the anomaly model are
 left out of the snapshot and supplied again on restore).
@@ -19,6 +20,7 @@ from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.deadletter import dead_letter_record
 from amlwatch.detectors.monitor import REFUSED
+from amlwatch.engine import build_monitor
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
@@ -26,15 +28,14 @@ from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
 from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key  # noqa: F401
 
-STAGE2_DETECTORS = frozenset({"structuring.near_threshold"})
+STAGE_SCOPES = {1: frozenset({"collection"}), 2: frozenset({"account", "pair"})}
+"""Which detector scopes (`Detector.scope`) each stage runs: stage 1 is keyed by collection, stage 2 by
+account."""
 
 
 def build_stage_monitor(config: Config, stage: int, with_model: bool):
-    from amlwatch.cli import build_monitor
-
-    if stage == 1:
-        return build_monitor(config, with_model=with_model, exclude=STAGE2_DETECTORS)
-    return build_monitor(config, with_model=False, only=STAGE2_DETECTORS)
+    """The detection core of one stage: the detectors whose scope (`Detector.scope`) it serves."""
+    return build_monitor(config, with_model=with_model, scopes=STAGE_SCOPES[stage])
 
 
 class _Processor:
@@ -207,15 +208,9 @@ class KeyedProcessor(_Processor):
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         if not alerts or not isinstance(event, TradeEvent):
             return []
-        kept = []
-        for alert in alerts:
-            if alert.detector == "wash.pair_repeat":
-                owner = min(event.buyer_id, event.seller_id)
-            else:
-                owner = event.buyer_id if alert.key == "buyer" else event.seller_id
-            if partition_for(owner, self.partitions) == self.partition:
-                kept.append(alert)
-        return kept
+        owners = {detector.name: detector for detector in self.monitor.detectors}
+        return [alert for alert in alerts
+                if partition_for(owners[alert.detector].owner(alert, event), self.partitions) == self.partition]
 
 
 EXTERNAL_ATTRIBUTES = ("model", "watchlist")

@@ -19,6 +19,8 @@ from typing import Any, MutableMapping, NamedTuple
 
 import orjson
 
+from amlwatch.errors import AmlwatchError
+
 CHUNK = 512 * 1024
 """Table values are at most this size (Kafka's message size limit)."""
 
@@ -91,7 +93,7 @@ def _chunk_key(partition: int, slot: int, index: int) -> bytes:
     return f"{partition}/{slot}/{index}".encode()
 
 
-class SnapshotFailed(RuntimeError):
+class SnapshotFailed(AmlwatchError, RuntimeError):
     """The child process that pickled a partition's state did not finish."""
 
 

@@ -50,6 +50,8 @@ from typing import Any
 
 import orjson
 
+from amlwatch.errors import AmlwatchError
+
 log = logging.getLogger("amlwatch.state")
 
 MAGIC = b"AMLS"
@@ -66,6 +68,7 @@ STATE_MODULES = (
     "amlwatch.detectors.",
     "amlwatch.events",
     "amlwatch.config",
+    "amlwatch.reporting.settings",
     "amlwatch.alerts",
     "amlwatch.models.anomaly",
     "amlwatch.models.features",
@@ -91,7 +94,7 @@ KEY_FILE_ENV = "AMLWATCH_STATE_KEY_FILE"
 MIN_KEY_BYTES = 16
 
 
-class StateError(RuntimeError):
+class StateError(AmlwatchError, RuntimeError):
     """A snapshot this worker will not restore; `field` names what decided it."""
 
     def __init__(self, message: str, field: str = "state"):

@@ -11,13 +11,19 @@ import logging
 import time
 
 from amlwatch.config import KafkaConfig
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import Event
 
 log = logging.getLogger("amlwatch.streams.topics")
 
 
-class TopicError(RuntimeError):
-    """A topic could not be created or did not become ready."""
+class TopicError(AmlwatchError, RuntimeError):
+    """A topic could not be created or did not become ready; `field` names the topic (or
+    `kafka.bootstrap` when no broker answered)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def input_topics(kafka: KafkaConfig) -> dict[str, str]:
@@ -52,10 +58,13 @@ def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:
     """Create whichever amlwatch topics are missing; returns the names created. Waits for leaders."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-admin",
-                             request_timeout_ms=int(timeout * 1000))
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-admin",
+                                 request_timeout_ms=int(timeout * 1000))
+    except KafkaError:
+        raise TopicError(f"no Kafka broker answered at {kafka.bootstrap}", "kafka.bootstrap") from None
     try:
         existing = set(admin.list_topics())
         wanted = [t for t in all_topics(kafka) if t not in existing]
@@ -83,15 +92,19 @@ def _wait_ready(admin, topics: list[str], timeout: float) -> None:
         if ready:
             return
         if time.monotonic() > deadline:
-            raise TopicError(f"topics not ready after {timeout:.0f} s: {described}")
+            raise TopicError(f"topics not ready after {timeout:.0f} s: {described}", ",".join(topics))
         time.sleep(0.2)
 
 
 def partition_counts(kafka: KafkaConfig, topics: list[str], timeout: float = 30.0) -> dict[str, int]:
     """Partitions of each topic as the cluster has them (the user's input topics may differ from ours)."""
     from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
 
-    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-meta")
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap.split(","), client_id=f"{kafka.app_id}-meta")
+    except KafkaError:
+        raise TopicError(f"no Kafka broker answered at {kafka.bootstrap}", "kafka.bootstrap") from None
     try:
         deadline = time.monotonic() + timeout
         counts = {}
@@ -102,7 +115,7 @@ def partition_counts(kafka: KafkaConfig, topics: list[str], timeout: float = 30.
                     counts[topic] = len(parts)
                     break
                 if time.monotonic() > deadline:
-                    raise TopicError(f"topic {topic} not found")
+                    raise TopicError(f"topic {topic} not found", topic)
                 time.sleep(0.2)
         return counts
     finally:

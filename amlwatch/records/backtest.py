@@ -106,7 +106,7 @@ class BacktestResult:
 def run_config(records: Iterable[tuple[int, bytes]], config: Config, name: str, *, since: float | None = None,
                until: float | None = None, source: str = "-") -> RunResult:
     """Replay `records` under one configuration and collect its alerts by id."""
-    from amlwatch.cli import build_monitor
+    from amlwatch.engine import build_monitor
     from amlwatch.deadletter import DeadLetterFile
     from amlwatch.replay import replay
 

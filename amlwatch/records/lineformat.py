@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import BadRecord, parse_time
 
 FORMAT = "amlwatch.records/1"
@@ -28,7 +29,7 @@ HASH_PREFIX = b',"hash":"'
 HASH_SUFFIX_LEN = len(HASH_PREFIX) + 64 + 2  # ,"hash":"<64 hex>"}
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(AmlwatchError, RuntimeError):
     """The archive cannot be written safely as it is (run `amlwatch records verify`)."""
 
 
@@ -36,7 +37,7 @@ class ArchiveBusy(ArchiveError):
     """Another writer holds a stream of this archive."""
 
 
-class RecordFormatError(ValueError):
+class RecordFormatError(AmlwatchError, ValueError):
     """A line that is not an archive record."""
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import orjson
 import pytest
-from honestmarket import honest_market
+from support.honestmarket import honest_market
 
 from amlwatch.config import Config
 from amlwatch.detectors.monitor import Monitor

@@ -4,7 +4,7 @@ rejection with its reason, never a crash, a silent drop, or state applied from t
 from __future__ import annotations
 
 import orjson
-from eventfactory import account, at, monitor_run, one, trade, world
+from support.events import account, at, monitor_run, one, trade, world
 
 from amlwatch.config import Config
 from amlwatch.detectors.monitor import Monitor
@@ -101,6 +101,7 @@ class Broken:
     name = "test.broken"
     typology = "anomaly"
     needs_registry = False
+    scope = "collection"
 
     def observe(self, view):
         raise ZeroDivisionError("float division by zero")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from streamgen import make_stream
+from support.streamgen import make_stream
 
 from amlwatch.events import BadRecord, parse_event
 from amlwatch.streams.parsed import ParsedEventCache

@@ -15,6 +15,7 @@ class FailsOnOneTrade:
     name = "test.fails_on_t3"
     typology = "anomaly"
     needs_registry = False
+    scope = "collection"
 
     def observe(self, view):
         if view.trade.trade_id == "t3":

@@ -7,7 +7,7 @@ import pickle
 import zlib
 
 import pytest
-from streamgen import make_stream
+from support.streamgen import make_stream
 
 from amlwatch.config import Config
 from amlwatch.streams.codecs import encode_event, encode_marker

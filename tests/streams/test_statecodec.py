@@ -9,7 +9,7 @@ import zlib
 
 import orjson
 import pytest
-from streamgen import make_stream
+from support.streamgen import make_stream
 
 from amlwatch.config import Config
 from amlwatch.detectors.speculation import PriceSpikeDetector

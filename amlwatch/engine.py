@@ -1,0 +1,38 @@
+"""The detection core, built one way for file replay, the Kafka workers and backtests.
+
+`build_monitor` is the single place that decides which detectors run and
+whether the anomaly model joins them, so the same stream gives the same
+alerts wherever it is run. The engine sits above `detectors` and `models`
+and below `cli`, `records` and `streams` (DEVELOPERS.md, checked by
+import-linter): those import it, never the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from amlwatch.config import Config
+from amlwatch.detectors.monitor import Monitor
+
+
+def build_monitor(config: Config, *, with_model: bool = True, scopes: Iterable[str] | None = None,
+                  **options) -> Monitor:
+    """The detection core, with the anomaly model when one is configured and available.
+
+    `scopes` keeps only the detectors of those scopes (detectors/base.py: a streaming stage keyed by
+    collection runs the collection-scoped ones, a stage keyed by account the account- and pair-scoped
+    ones); `options` go to `Monitor`."""
+    extra, model_id = [], None
+    if with_model and config.anomaly.enabled:
+        try:
+            from amlwatch.models.anomaly import IsolationForestDetector, load_anomaly_detector
+        except ImportError:
+            load_anomaly_detector = None
+        # (the model is read only for a core that runs its scope)
+        if load_anomaly_detector is not None and (scopes is None or IsolationForestDetector.scope in scopes):
+            detector = load_anomaly_detector(config)
+            if detector is not None:
+                extra, model_id = [detector], detector.model_id
+    if scopes is not None:
+        options["scopes"] = frozenset(scopes)
+    return Monitor(config, extra_detectors=extra, model_id=model_id, **options)

@@ -1,0 +1,234 @@
+"""A detection stage: its partitions' processors, fed in offset order, their output, their checkpoint.
+
+Stage 1 reads aml.work (keyed by collection, WorkProcessor), stage 2
+aml.work.accounts (keyed by account, KeyedProcessor). Each partition's
+processor is built on first use, from its snapshot when there is one
+(streams/snapshots.py), else fresh at the committed offset. Every message is
+admitted by the gap guard first (streams/gaps.py), so a state takes its
+partition's messages one after another; what a batch released is processed
+in slices, its alerts and forwards sent after each. Offsets are committed by
+the stage's Checkpoint (streams/checkpoint.py) once a snapshot covers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from aiokafka.errors import KafkaError
+
+from amlwatch.alerts import wall_clock_now
+from amlwatch.config import Config
+
+from .checkpoint import Checkpoint
+from .codecs import encode_alert
+from .gaps import Admit, GapGuard
+from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
+from .routing import Out
+from .snapshots import SnapshotStore
+
+log = logging.getLogger("amlwatch.streams")
+
+SLICE_SECONDS = 0.02
+"""A stage works at most this long before it sends what it has and lets the others run."""
+DRAIN_SLICE = 500
+"""Released events processed before the same (a backlog released at once can take seconds)."""
+BROKER_SECONDS = 10.0
+"""The longest a stage waits on the consumer for a log start or a seek (it holds the stage's lock)."""
+
+
+class DetectionStage:
+    """`consumer` is the Faust consumer (seek, earliest offsets, committed offsets) and `topic` this
+    stage's input topic name; `send(outs)` queues messages on the producer."""
+
+    def __init__(self, stage: int, topic: str, config: Config, *, store: SnapshotStore,
+                 checkpoint_steps: dict, consumer: Callable[[], Any], send: Callable[[list[Out]], Awaitable[None]],
+                 parse: Callable, gaps: GapGuard, sources: list[str], work_partitions: int, keyed_partitions: int,
+                 with_model: bool = True, metrics: Any = None, archive: Any = None):
+        self.stage = stage
+        self.topic = topic
+        self.config = config
+        self.kafka = config.kafka
+        self.store = store
+        self.consumer = consumer
+        self.send = send
+        self.parse = parse
+        self.gaps = gaps
+        self.sources = sources
+        self.work_partitions = work_partitions
+        self.keyed_partitions = keyed_partitions
+        self.with_model = with_model
+        self.metrics = metrics
+        self.archive = archive
+        self.procs: dict[int, Any] = {}
+        self.lock = asyncio.Lock()
+        self.phase = "idle"
+        """What the stage awaits now (the worker's watchdog names it when the stage is held up)."""
+        self.alerts = 0
+        self.checkpoint = Checkpoint(
+            store, self.lock, partitions=lambda: self.procs,
+            snapshot_seconds=self.kafka.snapshot_seconds, budget=self.kafka.snapshot_budget,
+            sinks=[archive.commit] if archive is not None else [], on_snapshot=self._snapshot_started,
+            **checkpoint_steps)
+
+    def _snapshot_started(self, proc) -> None:
+        if self.metrics is not None:
+            self.metrics.detector_timings(proc.monitor.take_detector_seconds())
+
+    # -- processing -----------------------------------------------------------
+
+    async def process(self, messages: list) -> None:
+        """Handle a batch (Faust messages of this stage's topic) in slices of at most SLICE_SECONDS: after
+        each, what was released is processed and sent and the event loop runs the other stages, so a
+        large batch (a backlog) neither holds alerts back nor stalls the rest of the worker."""
+        alerts, outs, touched = [], [], set()
+        deadline = time.perf_counter() + SLICE_SECONDS
+        for message in messages:
+            partition = message.partition
+            proc = self.procs.get(partition)
+            if proc is None:
+                proc = self.procs[partition] = self._load(partition, message.tp)
+            if not await self._admit(message.tp, proc, message.offset):
+                continue
+            a, o = proc.handle(message.offset, message.value, self.parse)
+            alerts.extend(a)
+            outs.extend(o)
+            touched.add(partition)
+            if time.perf_counter() > deadline:
+                await self._emit(touched, alerts, outs)
+                alerts, outs, touched = [], [], set()
+                await asyncio.sleep(0)
+                deadline = time.perf_counter() + SLICE_SECONDS
+        await self._emit(touched, alerts, outs)
+
+    async def _emit(self, touched: set, alerts: list, outs: list) -> None:
+        """Process what the touched partitions released, a slice at a time; send alerts, forwards and
+        markers after each slice."""
+        for partition in touched:
+            proc = self.procs.get(partition)
+            while proc is not None:
+                a, o = proc.drain(DRAIN_SLICE)
+                alerts.extend(a)
+                outs.extend(o)
+                if not proc.releasable:
+                    break
+                await self._send_alerts(alerts, outs)
+                alerts, outs = [], []
+                await asyncio.sleep(0)
+                if self.procs.get(partition) is not proc:
+                    break                 # moved away while the loop ran the others
+        await self._send_alerts(alerts, outs)
+
+    async def _send_alerts(self, alerts: list, outs: list) -> None:
+        if alerts:
+            now = wall_clock_now()
+            for alert in alerts:
+                key, value = encode_alert(alert, now)
+                outs.append(Out(self.kafka.alerts_topic, None, key, value))
+            if self.metrics is not None:
+                self.metrics.alerts_out(alerts)
+            if self.archive is not None:
+                for alert in alerts:
+                    self.archive.append_alert(alert, detected_at=now)
+            self.alerts += len(alerts)
+        self.phase = "send"
+        await self.send(outs)
+        self.phase = "process"
+
+    # -- admission: one message after another ---------------------------------
+
+    async def _admit(self, tp, proc, offset: int) -> bool:
+        """True for the message the state needs next (streams/gaps.py); a hole is read again, unless the
+        broker's log no longer starts before it (retention): then the state starts where the log does."""
+        now = time.monotonic()
+        verdict = self.gaps.admit(tp, proc.offset + 1, offset, now)
+        if verdict is Admit.SEEK:
+            expected = await self._rewind(tp, proc.offset + 1)
+            if expected > proc.offset + 1:
+                proc.offset = expected - 1
+                verdict = self.gaps.admit(tp, expected, offset, now)
+        return verdict is Admit.NEXT
+
+    async def _rewind(self, tp, expected: int) -> int:
+        """Seek back to `expected`, or to the log's start when retention deleted what lay before it;
+        returns the offset sought."""
+        self.phase = "log start"
+        try:
+            start = (await asyncio.wait_for(self.consumer().earliest_offsets(tp), BROKER_SECONDS)).get(tp)
+        except (asyncio.TimeoutError, KafkaError):
+            start = None                  # proves nothing: seek to the expected offset
+        target = self.gaps.log_starts_at(tp, expected, start)
+        log.warning("partition rewound over a gap", extra={"topic": tp.topic, "partition": tp.partition,
+                                                            "expected": expected, "log_start": start,
+                                                            "seek": target})
+        # In the consumer's own thread: Faust's plain seek() touches the aiokafka consumer from this one,
+        # racing its fetch (aiokafka's fetched_records then fails with a KeyError and Faust's fetcher
+        # stops for good, seen in the kill/restart soak).
+        self.phase = "seek"
+        try:
+            await asyncio.wait_for(self.consumer().seek_wait({tp: target}), BROKER_SECONDS)
+        except (asyncio.TimeoutError, KafkaError) as error:
+            log.warning("rewind not confirmed", extra={"topic": tp.topic, "partition": tp.partition,
+                                                       "error": repr(error)})   # issued again by the guard
+        self.phase = "process"
+        return target
+
+    async def retry_rewinds(self) -> None:
+        for tp, expected in self.gaps.due(time.monotonic()):
+            if tp.topic != self.topic:
+                continue
+            proc = self.procs.get(tp.partition)
+            target = await self._rewind(tp, expected)
+            if proc is not None and target > proc.offset + 1:
+                proc.offset = target - 1
+
+    # -- partitions -----------------------------------------------------------
+
+    def _load(self, partition: int, tp):
+        monitor = build_stage_monitor(self.config, self.stage, self.with_model)
+        snapshot = self.store.load(partition)
+        if snapshot is None:
+            if self.stage == 1:
+                proc = WorkProcessor(partition, monitor, self.sources, self.kafka.keyed_topic,
+                                     self.keyed_partitions)
+            else:
+                proc = KeyedProcessor(partition, self.keyed_partitions, monitor,
+                                      [f"w{p}" for p in range(self.work_partitions)])
+            start = self._start_offset(tp)
+            proc.offset = start - 1
+            self.checkpoint.started(partition, start)
+            return proc
+        cls = WorkProcessor if self.stage == 1 else KeyedProcessor
+        proc = cls.restore(snapshot.blob, monitor)
+        proc.offset = max(proc.offset, snapshot.offset)
+        self.checkpoint.restored(partition, snapshot.offset)
+        log.info("restored partition state", extra={"stage": self.stage, "partition": partition,
+                                                    "offset": proc.offset, "bytes": len(snapshot.blob)})
+        return proc
+
+    def _start_offset(self, tp) -> int:
+        """Where a partition without a snapshot starts: its committed offset, else offset 0.
+
+        Not the first message read: right after a rebalance that one can already be past messages lost
+        to the fetch race (streams/gaps.py). A log whose start was deleted by retention shows a hole at
+        0, which the gap guard accepts once the broker's log start offset confirms it.
+        """
+        committed = getattr(self.consumer(), "_committed_offset", {}).get(tp)
+        return committed if committed is not None else 0
+
+    def forget(self, partition: int) -> None:
+        """Drop a partition's in-memory state: it is reloaded from the table when next needed."""
+        self.procs.pop(partition, None)
+        self.checkpoint.forget(partition)
+
+    def log_waiting(self) -> None:
+        """Which partitions hold buffered events and which sources they wait on."""
+        for partition, proc in self.procs.items():
+            buffer = proc.buffer
+            if len(buffer):
+                waiting = sorted(source for source, idle in buffer.idle.items()
+                                 if not idle and buffer.progress[source] <= buffer.bound())
+                log.info("partition waiting", extra={"stage": self.stage, "partition": partition,
+                                                     "buffered": len(buffer), "waiting_on": waiting[:8]})

@@ -1,0 +1,95 @@
+"""Helpers for the Kafka tests: isolated topic names, worker subprocesses, collecting alerts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from amlwatch.config import load_config
+from amlwatch.deadletter import DeadLetterFile
+from amlwatch.engine import build_monitor
+from amlwatch.replay import replay
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kafka_env(bootstrap: str, partitions: int = 4) -> dict[str, str]:
+    """Environment naming this test's own app id and topics (nothing shared between tests)."""
+    tag = uuid.uuid4().hex[:8]
+    env = {"AMLWATCH_KAFKA_BOOTSTRAP": bootstrap, "AMLWATCH_KAFKA__APP_ID": f"t-{tag}",
+           "AMLWATCH_KAFKA__PARTITIONS": str(partitions), "AMLWATCH_KAFKA__SNAPSHOT_SECONDS": "0.5",
+           "AMLWATCH_ANOMALY__ENABLED": "false"}
+    for name in ("accounts", "collections", "trades", "alerts", "deadletter", "work", "keyed"):
+        env[f"AMLWATCH_KAFKA__{name.upper()}_TOPIC"] = f'"{tag}.{name}"'
+    return env
+
+
+def kafka_config(env: dict[str, str]):
+    return load_config(None, env=env).kafka
+
+
+class Worker:
+    """`python -m amlwatch.cli worker` with a hard stop: SIGTERM, then SIGKILL."""
+
+    def __init__(self, env: dict[str, str], data_dir: Path, name: str = "w"):
+        self.log_path = data_dir.parent / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        profile = os.environ.get("AMLWATCH_PROFILE_DIR")
+        python = [sys.executable] + (["-m", "cProfile", "-o", f"{profile}/{name}.prof"] if profile else [])
+        self.proc = subprocess.Popen(
+            python + ["-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
+                      "--data-dir", str(data_dir), "--loglevel", "INFO"],
+            env={"AMLWATCH_ARCHIVE_DIR": str(data_dir.parent / "records"), **os.environ, **env}, cwd=REPO,
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, grace: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+def collect(bootstrap: str, topic: str, until, timeout: float) -> list[dict]:
+    """Read `topic` from the start until `until(records)` holds or `timeout` passes."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap.split(","), auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000)
+    records: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500, max_records=50).values():
+                records.extend(orjson.loads(message.value) for message in batch)
+            if until(records):
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def replay_ids(lines: list[bytes], env: dict) -> set[str]:
+    """Alert ids of a file replay of `lines` under the config `env` gives (no model), to compare with workers."""
+    alerts = []
+    replay(enumerate(lines, 1), build_monitor(load_config(None, env=env), with_model=False), alerts.extend,
+           DeadLetterFile(None))
+    return {a.alert_id for a in alerts}
