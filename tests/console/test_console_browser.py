@@ -1,8 +1,7 @@
 """End to end in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium).
 
 Log in, filter the inbox, open an alert, open the account graph and expand it,
-open a case, propose it as confirmed, have a second user approve it and download
-its suspicious transaction report draft, then open the reports page. Each
+open a case, propose it as confirmed, and have a second user approve it. Each
 page is saved as a screenshot under tests/console/screenshots/ (not in git) for
 a person to look at; the browser's console must show no error (a CSP
 violation or a failed script would).
@@ -171,6 +170,7 @@ def test_triage_to_four_eyes_approval_in_a_real_browser(live_console, chromium):
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), "closed"))
     assert "approved" in driver.page_source and "by sue" in driver.page_source
     shot("09-case-approved")
+    # the approved case's report draft downloads in the browser and validates; then the reports page
     downloads = Path(tempfile.mkdtemp(prefix="amlwatch-downloads-"))
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.find_element(By.CSS_SELECTOR, "form[action$='/report'] button.primary").click()
