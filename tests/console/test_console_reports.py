@@ -72,6 +72,10 @@ def test_case_draft_from_the_store_is_the_case_file_draft(console, db_url, tmp_p
     assert main(["report", "str", "--case", str(case_id), "--db", db_url, "--format", fmt,
                  "--out", str(from_store)]) == 0
     assert from_store.read_bytes() == from_files.read_bytes()
+    with_stream = tmp_path / f"stream.{fmt}"
+    assert main(["report", "str", "--case", str(case_id), "--db", db_url, "--events", str(events), "--format", fmt,
+                 "--out", str(with_stream)]) == 0
+    assert with_stream.read_bytes() == from_files.read_bytes()  # the events from a stream instead of the store
     if fmt == "xml":
         validate(from_store.read_bytes(), "BSTR")
         root = etree.fromstring(from_store.read_bytes())
@@ -82,9 +86,9 @@ def test_case_draft_from_the_store_is_the_case_file_draft(console, db_url, tmp_p
         assert COMMENT in draft["analysis"] and all(t["resolved"] for t in draft["transactions"])
         assert {p["account_id"] for p in draft["subjects"]} == {"acc-1"}
         assert draft["subjects"][0]["id_hash"] == "a" * 64
-    [entry] = _entries(engine, "case.report_str")
-    assert entry.actor.startswith("cli:") and entry.target == f"case:{case_id}"
-    assert orjson.loads(entry.detail)["format"] == fmt
+    entries = _entries(engine, "case.report_str")
+    assert len(entries) == 2 and all(e.actor.startswith("cli:") and e.target == f"case:{case_id}" for e in entries)
+    assert orjson.loads(entries[0].detail)["format"] == fmt
     with engine.connect() as conn:
         assert audit.verify(conn).ok
 
