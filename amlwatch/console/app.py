@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from amlwatch.console.views import admin, cases, inbox, investigate, login, session
+from amlwatch.console.views import admin, cases, inbox, investigate, login, reports, session
 from amlwatch.console.web import Settings, error_response
 
 log = logging.getLogger("amlwatch.console")
@@ -92,6 +92,9 @@ def create_app(engine: Engine, settings: Settings | None = None) -> Starlette:
         Route("/cases/{case_id:int}/approve", cases.case_approve, methods=["POST"]),
         Route("/cases/{case_id:int}/reject", cases.case_reject, methods=["POST"]),
         Route("/cases/{case_id:int}/attachments/{file_id:int}", cases.attachment),
+        Route("/cases/{case_id:int}/report", cases.case_report, methods=["POST"]),
+        Route("/reports", reports.reports_page),
+        Route("/reports/lvtr", reports.lvtr_download, methods=["POST"]),
         Route("/ingest", admin.ingest_status),
         Route("/audit", admin.audit_page),
         Route("/users", admin.user_list),

@@ -91,6 +91,8 @@ def _serve_options(p) -> None:
                    help="record every account-page view in the audit log")
     p.add_argument("--secure-cookies", action="store_true", default=argparse.SUPPRESS,
                    help="mark cookies Secure (when served over HTTPS behind a proxy)")
+    p.add_argument("--config", default=argparse.SUPPRESS,
+                   help="TOML config whose [str_report], [lvtr] and [payment_kind] shape the report downloads")
 
 
 def _engine(args):
@@ -118,12 +120,12 @@ def serve(engine, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT, settings
 
 
 def cmd_serve(args) -> int:
+    from amlwatch.config import load_config
     from amlwatch.console.web import Settings
 
     engine = _engine(args)
     follow = None
     if getattr(args, "follow_alerts", False):
-        from amlwatch.config import load_config
         from amlwatch.console.ingest import ingest_alert_topic
 
         kafka = load_config(None).kafka
@@ -132,7 +134,8 @@ def cmd_serve(args) -> int:
             ingest_alert_topic(engine, kafka, group="amlwatch-console", stop=stop.is_set)
     serve(engine, host=getattr(args, "host", "127.0.0.1"), port=getattr(args, "port", DEFAULT_PORT),
           settings=Settings(audit_pii_views=getattr(args, "audit_pii_views", False),
-                            secure_cookies=getattr(args, "secure_cookies", False)), follow=follow)
+                            secure_cookies=getattr(args, "secure_cookies", False),
+                            config=load_config(getattr(args, "config", None))), follow=follow)
     return 0
 
 

@@ -289,7 +289,8 @@ def _event_rows(event) -> tuple[str, dict, list[dict]]:
         return "trade", {"trade_id": event.trade_id, "event_id": event.event_id, "ts": event.ts, "event_time": event.t,
                          "collection_id": event.collection_id, "token_id": event.token_id, "kind": event.kind,
                          "seller_id": event.seller_id, "buyer_id": event.buyer_id, "price": str(event.price),
-                         "currency": event.currency, "payment_method": event.payment_method}, []
+                         "currency": event.currency, "payment_method": event.payment_method,
+                         "instrument_hash": event.instrument_hash}, []
     if isinstance(event, CollectionEvent):
         return "collection", {"event_id": event.event_id, "collection_id": event.collection_id, "ts": event.ts,
                               "event_time": event.t, "action": event.action, "issuer_id": event.issuer_id,

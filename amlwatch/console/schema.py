@@ -164,6 +164,7 @@ trades = Table(
     Column("price", String(40), nullable=False, doc="decimal text, as in the contract"),
     Column("currency", String(10), nullable=False),
     Column("payment_method", String(20)),
+    Column("instrument_hash", HASH, doc="payment.instrument_hash: the paying card or account, for report drafts"),
     Index("ix_trades_token_id_event_time", "token_id", "event_time"),
     Index("ix_trades_seller_id_event_time", "seller_id", "event_time"),
     Index("ix_trades_buyer_id_event_time", "buyer_id", "event_time"),

@@ -39,6 +39,16 @@ class Settings:
     """Record every view of an account's registry page in the audit log."""
     secure_cookies: bool = False
     """Mark cookies Secure: set it when the console is served over HTTPS (behind a TLS proxy)."""
+    config: object = None
+    """The amlwatch `Config` whose `[str_report]`, `[lvtr]` and `[payment_kind]` shape the report drafts
+    (None: `load_config()`, i.e. $AMLWATCH_CONFIG or the defaults)."""
+
+    def report_config(self):
+        if self.config is None:
+            from amlwatch.config import load_config
+
+            self.config = load_config()
+        return self.config
 
 
 @dataclass

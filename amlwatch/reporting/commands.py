@@ -31,9 +31,13 @@ def add_commands(commands) -> None:
     q.set_defaults(handler=cmd_lvtr)
 
     q = reports.add_parser("str", help="a suspicious transaction report draft from alerts or a case (BSTR XML or JSON)")
-    q.add_argument("--alerts", required=True, help="alerts JSONL (all of them are reported, or those the case names)")
+    q.add_argument("--alerts", help="alerts JSONL (all of them are reported, or those the case names)")
     q.add_argument("--case-file", help="case export JSON: case_id, disposition, notes, alert_ids")
-    q.add_argument("--case", help="case id in the analyst console's store (not available in this build)")
+    q.add_argument("--case", help="case id in the analyst console's store (its alerts and events come from there)")
+    q.add_argument("--db", help="with --case: the console's database URL or SQLite path "
+                                "(default $AMLWATCH_CONSOLE_DB or ./console.db)")
+    q.add_argument("--draft-anyway", action="store_true",
+                   help="with --case: draft a case not (yet) closed as confirmed suspicious with approval, for review")
     _add_source(q, required=False)
     q.add_argument("--kind", default="normal", help="normal, supplement, correction, delete or resend")
     q.add_argument("--original", help="report id of the original report (supplement, correction, delete, resend)")
@@ -171,25 +175,32 @@ def cmd_str(args) -> int:
     from amlwatch.reporting.xml import bstr_xml
     from amlwatch.sources import read_lines
 
-    if args.case:
-        raise ReportRequestError("--case", "the analyst console's case store is not part of this build: export the "
-                                 "case (case_id, disposition, notes, alert_ids) and pass --case-file")
     config = load_config(args.config)
-    alerts = parse_alerts(read_lines(args.alerts), args.alerts)
-    case = None
-    if args.case_file:
-        try:
-            obj = orjson.loads(Path(args.case_file).read_bytes())
-        except orjson.JSONDecodeError as error:
-            raise ReportRequestError(args.case_file, f"invalid JSON: {error}") from None
-        case, alerts = parse_case(obj, {a["alert_id"]: a for a in alerts}, args.case_file)
-    request = StrRequest(alerts, args.kind, args.original, case)
-    check_request(request)
-    context = None
-    if args.events or args.archive:
-        context = StrContext.from_events(_records(args), {t for a in alerts for t in a["trade_ids"]})
-    draft = build_str(request, context, config.str_report)
-    data = bstr_xml(draft) if args.format == "xml" else to_json(draft)
+    if args.case:
+        if args.alerts or args.case_file:
+            raise ReportRequestError("--case", "reads the case and its alerts from the console's store; --alerts "
+                                               "and --case-file are for a case exported to files")
+        draft, data, store = _case_draft(args, config)
+    else:
+        if not args.alerts:
+            raise ReportRequestError("--alerts", "give the alerts (--alerts FILE) or a console case (--case ID)")
+        if args.draft_anyway or args.db:
+            raise ReportRequestError("--draft-anyway" if args.draft_anyway else "--db", "goes with --case ID")
+        alerts = parse_alerts(read_lines(args.alerts), args.alerts)
+        case = None
+        if args.case_file:
+            try:
+                obj = orjson.loads(Path(args.case_file).read_bytes())
+            except orjson.JSONDecodeError as error:
+                raise ReportRequestError(args.case_file, f"invalid JSON: {error}") from None
+            case, alerts = parse_case(obj, {a["alert_id"]: a for a in alerts}, args.case_file)
+        request = StrRequest(alerts, args.kind, args.original, case)
+        check_request(request)
+        context = None
+        if args.events or args.archive:
+            context = StrContext.from_events(_records(args), {t for a in alerts for t in a["trade_ids"]})
+        draft = build_str(request, context, config.str_report)
+        data, store = bstr_xml(draft) if args.format == "xml" else to_json(draft), None
     if args.record:
         from amlwatch.records import RecordArchive
         from amlwatch.reporting.pipeline import ArchiveRecordSink
@@ -197,11 +208,67 @@ def cmd_str(args) -> int:
         with RecordArchive(args.record) as archive:
             ArchiveRecordSink(archive)([draft])
             archive.commit()
+    if store is not None:
+        store()
     _write(args.out, data)
     print(f"report {draft['report_id']} (kind {draft['message_kind']}, urgency {draft['urgency']}): "
           f"{len(draft['alerts'])} alert(s), {len(draft['transactions'])} transaction(s), "
           f"{len(draft['subjects'])} subject(s)", file=sys.stderr)
     return 0
+
+
+def _case_draft(args, config):
+    """The draft of console case `--case` (amlwatch/console/reports.py), its document, and a callable that
+    records the drafting in the console's audit log (called once the request has passed every check)."""
+    import getpass
+
+    from amlwatch.console import audit
+    from amlwatch.console.db import database_url, open_engine
+    from amlwatch.console.reports import case_str, parse_case_id
+    from amlwatch.reporting.exports import to_json
+    from amlwatch.reporting.str_draft import ReportRequestError, StrContext
+    from amlwatch.reporting.xml import bstr_xml
+
+    case_id = parse_case_id(args.case)
+    url = database_url(args.db)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise ReportRequestError("--db", f"no console store at {url[len('sqlite:///'):]} (give --db or "
+                                         "$AMLWATCH_CONSOLE_DB)")
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = None
+            if args.events or args.archive:
+                from amlwatch.console.reports import case_alert_lines, load_case
+
+                lines = case_alert_lines(conn, load_case(conn, case_id, draft_anyway=args.draft_anyway))
+                ids = {t for _, line in lines for t in orjson.loads(line).get("trade_ids", [])}
+                context = StrContext.from_events(_records(args), ids)
+            draft = case_str(conn, case_id, config=config.str_report, message_kind=args.kind, original=args.original,
+                             draft_anyway=args.draft_anyway, context=context)
+    except BaseException:
+        engine.dispose()
+        raise
+    data = bstr_xml(draft) if args.format == "xml" else to_json(draft)
+
+    def store():
+        try:
+            with engine.begin() as conn:
+                audit.append(conn, f"cli:{getpass.getuser()}", "case.report_str", f"case:{case_id}",
+                             report_audit_detail(draft, args.format, data, args.draft_anyway))
+        finally:
+            engine.dispose()
+    return draft, data, store
+
+
+def report_audit_detail(draft: dict, fmt: str, data: bytes, draft_anyway: bool) -> dict:
+    """What the console's audit log keeps of a drafted report: which report, in which form, and its digest."""
+    import hashlib
+
+    return {"report_id": draft["report_id"], "format": fmt, "message_kind": draft["message_kind"],
+            "original_report_id": draft["original_report_id"], "draft_anyway": draft_anyway,
+            "alerts": len(draft["alerts"]), "transactions": len(draft["transactions"]),
+            "sha256": hashlib.sha256(data).hexdigest()}
 
 
 def cmd_ratings(args) -> int:

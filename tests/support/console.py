@@ -48,7 +48,8 @@ def event_lines() -> list[bytes]:
         events.append({"type": "trade", "event_id": f"e-t{i}", "ts": f"2026-02-{day:02d}T12:00:00+08:00",
                        "trade_id": f"tr-{i}", "collection_id": "col-1", "token_id": "tok-1",
                        "kind": "primary" if i == 1 else "secondary", "seller_id": seller, "buyer_id": buyer,
-                       "price": price, "currency": "CNY", "payment": {"method": "alipay"}})
+                       "price": price, "currency": "CNY",
+                       "payment": {"method": "alipay", "instrument_hash": f"{i}f" * 32}})
     return [orjson.dumps(e) for e in events]
 
 

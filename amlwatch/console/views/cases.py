@@ -103,3 +103,49 @@ def attachment(request, ctx):
     # Served as a download, never rendered: an uploaded HTML file must not run as the console's own page.
     return Response(row.data, media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+
+
+REPORT_MEDIA = {"xml": "application/xml", "json": "application/json", "csv": "text/csv"}
+
+
+def report_download(data: bytes, fmt: str, name: str) -> Response:
+    """A report as a download (never rendered in the page)."""
+    return Response(data, media_type=REPORT_MEDIA[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'})
+
+
+@page()
+def case_report(request, ctx):
+    """The case's suspicious transaction report draft as a download (BSTR XML validated against the shipped
+    schema, or JSON), audited. Any analyst may draft an approved confirmed case; a draft of a case not yet
+    approved is a supervisor's preview, so no report leaves before the second pair of eyes."""
+    from amlwatch.console import audit
+    from amlwatch.console.reports import CaseNotReportable, CaseUnknown, case_str
+    from amlwatch.reporting.commands import report_audit_detail
+    from amlwatch.reporting.errors import ReportingError
+    from amlwatch.reporting.exports import to_json
+    from amlwatch.reporting.xml import bstr_xml
+
+    case_id = _path_id(request)
+    fmt = one(ctx, "format", "xml")
+    if fmt not in ("xml", "json"):
+        raise ViewError(400, "format", "xml or json")
+    anyway = one(ctx, "draft_anyway") == "1"
+    if anyway and not ctx.user.has_role("supervisor"):
+        raise ViewError(403, "role", "drafting a case before its confirmed disposition is approved needs the "
+                                     f"supervisor role; you are {ctx.user.role}")
+    config = ctx.settings.report_config().str_report
+    try:
+        with ctx.engine.begin() as conn:
+            draft = case_str(conn, case_id, config=config, message_kind=one(ctx, "kind", "normal"),
+                             original=one(ctx, "original").strip() or None, draft_anyway=anyway)
+            data = bstr_xml(draft) if fmt == "xml" else to_json(draft)
+            audit.append(conn, ctx.user.username, "case.report_str", f"case:{case_id}",
+                         report_audit_detail(draft, fmt, data, anyway))
+    except CaseUnknown as error:
+        raise ViewError(404, "case_id", error.reason) from None
+    except CaseNotReportable as error:
+        raise ViewError(409, error.field, error.reason) from None
+    except ReportingError as error:
+        raise ViewError(400, error.field, error.reason) from None
+    return report_download(data, fmt, f"case-{case_id}-{draft['report_id']}")

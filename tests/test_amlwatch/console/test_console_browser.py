@@ -170,8 +170,25 @@ def test_triage_to_four_eyes_approval_in_a_real_browser(live_console, chromium):
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "h1"), "closed"))
     assert "approved" in driver.page_source and "by sue" in driver.page_source
     shot("09-case-approved")
+    # the approved case's report draft downloads in the browser and validates; then the reports page
+    downloads = Path(tempfile.mkdtemp(prefix="amlwatch-downloads-"))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.find_element(By.CSS_SELECTOR, "form[action$='/report'] button.primary").click()
+    deadline = time.monotonic() + 15
+    while not [p for p in downloads.glob("case-*.xml")]:
+        assert time.monotonic() < deadline, f"no report downloaded: {list(downloads.iterdir())}"
+        time.sleep(0.1)
+    from amlwatch.reporting.xml import validate
+
+    [report] = downloads.glob("case-*.xml")
+    time.sleep(0.3)
+    validate(report.read_bytes(), "BSTR")
+    shutil.rmtree(downloads, ignore_errors=True)
+    driver.get(f"{base}/reports")
+    assert "Large-value transaction reports" in driver.page_source
+    shot("10-reports")
     driver.get(f"{base}/audit")
-    assert "hash chain intact" in driver.page_source and "case.approve_confirmed" in driver.page_source
-    shot("10-audit")
+    assert "hash chain intact" in driver.page_source and "case.report_str" in driver.page_source
+    shot("11-audit")
     print(f"\nscreenshots in {SHOTS}")
     assert not errors, "\n".join(e["message"] for e in errors)

@@ -25,8 +25,33 @@ def test_migrated_schema_is_the_metadata_and_migrating_again_changes_nothing(eng
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     migrate(engine)
+    from alembic.script import ScriptDirectory
+
+    from amlwatch.console.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == head == "0002"
+
+
+def test_a_store_from_the_first_release_upgrades_keeping_its_trades(tmp_path):
+    """0002 adds the trades' instrument hash; trades stored before it keep everything else (the hash unknown)."""
+    from sqlalchemy import text
+
+    from amlwatch.console.db import open_engine
+    from amlwatch.console.schema import trades
+
+    engine = open_engine(str(tmp_path / "old.db"), migrate_now=False)
+    migrate(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO trades (trade_id, event_id, ts, event_time, collection_id, token_id, kind, "
+                          "seller_id, buyer_id, price, currency, payment_method) VALUES ('tr-old', 'e', "
+                          "'2026-01-01T00:00:00+08:00', 0, 'c', 't', 'secondary', 's', 'b', '1.00', 'CNY', 'alipay')"))
+    migrate(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(trades)).one()
+    assert (row.trade_id, row.payment_method, row.instrument_hash) == ("tr-old", "alipay", None)
+    engine.dispose()
 
 
 def test_an_alert_is_stored_once_however_often_it_arrives(engine):
