@@ -116,6 +116,9 @@ class SpeculationConfig:
     spike_over_unseen: float = 10.0
     """A token without a price in the ledger's history: this many times the collection's highest
     recent price (heavy-tailed collections sell a rarer token than any seen that week honestly)."""
+    spike_unseen_over_floor: float = 100.0
+    """...and this many times the collection's floor: a thin week's highest price understates the
+    tail, and the rarest tokens of a heavy-tailed collection fetch tens of times the floor honestly."""
     spike_over_issue: float = 10.0
     """Used only while the collection has too few recent trades for a market level."""
     spike_base: float = 0.55
@@ -129,6 +132,10 @@ class SpeculationConfig:
     """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""
+    pump_floor_trades: int = 4
+    """The run's floor now: the cheapest of its last this many trades, which must sell at
+    `pump_level_rise` times the cheapest of its first three. A few rare tokens' first resales in a row
+    lift a median; only the whole market's rise lifts the floor of several trades."""
     pump_total_rise: float = 2.0
     """The run's last three trades sell at a median of this many times their tokens' own last prices."""
     pump_base: float = 0.6

@@ -57,7 +57,8 @@ class PriceSpikeDetector(Detector):
             floor = quantile(recent, config.floor_quantile)
             reference = max(top, own or 0.0)
             over = config.spike_over_reference if own else config.spike_over_unseen
-            if reference > 0 and price >= over * reference:
+            beyond_rarity = own or price >= config.spike_unseen_over_floor * floor
+            if reference > 0 and price >= over * reference and beyond_rarity:
                 ratio = price / reference
                 evidence = Evidence(config.spike_base)
                 evidence.add("over_reference", config.spike_weights[0], rising(ratio, over, over * 4))
@@ -133,15 +134,20 @@ def _last_paid(ledger: TokenLedger | None, trade) -> float | None:
 
 
 def _last_paid_sale(ledger: TokenLedger | None, trade):
-    """The token's last paid sale before this trade: from its recent transfers, else its last
-    transfer (kept for the holding horizon, months), if that was paid."""
+    """The token's last paid resale before this trade: from its recent transfers, else its last
+    transfer (kept for the holding horizon, months), if that was a paid resale.
+
+    A primary sale is not the token's own price: a drop sells every token at one flat issue price,
+    so a rare token's first resale at its rarity premium is price discovery, not a rise."""
     if ledger is None:
         return None
     for _, earlier in reversed(ledger.history(trade.token_id, trade.t)):
-        if earlier.paid:
+        if earlier.paid and earlier.kind == "secondary":
             return earlier
+        if earlier.kind == "primary":
+            return None
     last = ledger.last_transfer.recent(trade.token_id, trade.t)
-    if last and last[-1][1].paid:
+    if last and last[-1][1].paid and last[-1][1].kind == "secondary":
         return last[-1][1]
     return None
 
@@ -279,12 +285,15 @@ def _pump_run(recent, config: SpeculationConfig):
     """The longest run of recent trades ending now that is a pump, or None.
 
     Runs grow backwards from the newest trade; Kendall's concordance is kept
-    incrementally, so the scan costs one comparison per pair of trades."""
+    incrementally, so the scan costs one comparison per pair of trades. The
+    level is judged twice: its median of three (what the run trades at) and
+    its floor of three (the cheapest of three trades), since a few rare tokens
+    in a row lift a median but only a rise of the whole market lifts a floor."""
     n = len(recent)
     if n < config.pump_min_trades:
         return None
-    relative = [entry[1][2] for entry in recent[-3:]]
-    if any(r is None for r in relative) or _median3(relative) < config.pump_total_rise:
+    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
+    if relative and _median3(relative) < config.pump_total_rise:
         return None
     prices = [entry[1][1] for entry in recent]
     best = None
@@ -300,6 +309,8 @@ def _pump_run(recent, config: SpeculationConfig):
             continue
         run = prices[start:]
         if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
+            continue
+        if min(run[-config.pump_floor_trades:]) < config.pump_level_rise * min(run[:3]):
             continue
         best = recent[start:]
     return best
