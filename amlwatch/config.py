@@ -128,7 +128,7 @@ class SpeculationConfig:
     pump_min_trades: int = 5
     pump_max_trades: int = 48
     """Bound on the trades per collection a pump is looked for among."""
-    pump_min_trend: float = 0.6
+    pump_min_trend: float = 0.8
     """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""

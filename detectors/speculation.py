@@ -81,11 +81,14 @@ class PriceSpikeDetector(Detector):
         elif view.collection is not None and view.collection.issue_price:
             issue = float(view.collection.issue_price)
             reference = max(issue, own or 0.0)
-            if price >= config.spike_over_issue * reference:
+            # A token without a resale price of its own may be the rarest of the drop: the flat issue price
+            # is then the floor it is held against, by the margin rarity premiums never reach.
+            over = config.spike_over_issue if own else config.spike_unseen_over_floor
+            if price >= over * reference:
                 ratio = price / issue
                 evidence = Evidence(config.spike_base)
                 evidence.add("over_reference", config.spike_weights[0],
-                             rising(price / reference, config.spike_over_issue, config.spike_over_issue * 4))
+                             rising(price / reference, over, over * 4))
                 evidence.add("young_accounts", config.spike_weights[2], _young(view, trade, config.young_days))
                 reason = (
                     f"{trade.token_id} sold for {money(trade.price)}, {ratio:.1f}x its issue price of "
@@ -94,7 +97,7 @@ class PriceSpikeDetector(Detector):
                 details = {"price": str(trade.price), "issue_price": str(view.collection.issue_price),
                            "ratio": round(ratio, 3), "samples": len(recent),
                            "token_last_price": round(own, 2) if own else None,
-                           "threshold": config.spike_over_issue, "signals": evidence.signals}
+                           "threshold": over, "signals": evidence.signals}
                 alerts.append(self.alert(trade, evidence.score, reason, details))
         self.prices.add(trade.collection_id, trade.t, price)
         return alerts

@@ -198,13 +198,14 @@ def speculation(w: World) -> None:
                    "spike_over_median")
     reserved = [c for c in w.collections if c.role == "reserved"]
     rng.shuffle(reserved)
-    # A fresh collection with no market yet: price far above the issue price.
+    # A fresh collection with no market yet: price far above the issue price, beyond any rarity premium
+    # (honest rare tokens' first resales reach tens of times the flat issue price).
     for collection in reserved[: len(reserved) // 2]:
         ms = rng.randint(collection.launch_ms + 2 * DAY, collection.launch_ms + 5 * DAY)
         for _ in range(rng.randint(1, 2)):
             seller, buyer = w.new_account(ms - 2 * DAY), w.new_account(ms - DAY)
             token, _ = w.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))
-            cents = round(collection.issue * rng.uniform(12, 20))
+            cents = round(collection.issue * rng.uniform(120, 200))
             w.label(w.trade(ms, collection, token, "secondary", seller, buyer, cents), "speculation",
                     "spike_over_issue")
             ms += rng.randint(3 * HOUR, DAY)
