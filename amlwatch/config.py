@@ -133,9 +133,12 @@ class SpeculationConfig:
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""
     pump_floor_trades: int = 4
-    """The run's floor now: the cheapest of its last this many trades, which must sell at
-    `pump_level_rise` times the cheapest of its first three. A few rare tokens' first resales in a row
-    lift a median; only the whole market's rise lifts the floor of several trades."""
+    """The run's floor now, when its last trades are tokens' first resales: the cheapest of its last this
+    many trades must sell at `pump_level_rise` times the cheapest of its first three (three when the
+    tokens' own last resale prices show the rise). A few rare tokens' first resales in a row lift a
+    median; only the whole market's rise lifts the floor of several trades."""
+    pump_unseen_min_trades: int = 6
+    """A run of first resales (no own prices to compare) needs this many trades, not `pump_min_trades`."""
     pump_total_rise: float = 2.0
     """The run's last three trades sell at a median of this many times their tokens' own last prices."""
     pump_base: float = 0.6

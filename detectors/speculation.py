@@ -298,6 +298,11 @@ def _pump_run(recent, config: SpeculationConfig):
     relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
     if relative and _median3(relative) < config.pump_total_rise:
         return None
+    # Tokens that sold before show the rise in their own prices; tokens on their first resale (after a
+    # flat mint) show only the market's order and floor, so the run needs more of both.
+    own_prices = len(relative) == 3
+    min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
+    floor_trades = 3 if own_prices else config.pump_floor_trades
     prices = [entry[1][1] for entry in recent]
     best = None
     score = 0
@@ -306,14 +311,14 @@ def _pump_run(recent, config: SpeculationConfig):
         for later in prices[start + 1:]:
             score += (later > first) - (later < first)
         length = n - start
-        if length < config.pump_min_trades:
+        if length < min_trades:
             continue
         if score / (length * (length - 1) / 2) < config.pump_min_trend:
             continue
         run = prices[start:]
         if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
             continue
-        if min(run[-config.pump_floor_trades:]) < config.pump_level_rise * min(run[:3]):
+        if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
             continue
         best = recent[start:]
     return best

@@ -79,13 +79,45 @@ def test_token_bought_under_the_market_and_resold_at_its_top_is_not_a_spike():
     none_of(run(_world() + [_bought("tok-x", "30.00")] + history + [resale]), SPIKE)
 
 
-def test_unseen_token_needs_ten_times_the_collections_highest_price():
+def test_unseen_token_needs_ten_times_the_collections_highest_price_and_a_hundred_times_its_floor():
     history = _market(["100.00", "90.00", "100.00", "300.00", "100.00"])
     near = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="2990.00")
     none_of(run(_world() + history + [near]), SPIKE)
-    spike = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="3000.00")
+    # 10x the highest but 32x the floor: the rarest token of a heavy-tailed drop fetches that honestly.
+    rare = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="3000.00")
+    none_of(run(_world() + history + [rare]), SPIKE)
+    spike = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="9500.00")
     alert = one(run(_world() + history + [spike]), SPIKE)
-    assert "10.0x the collection's highest price of 300.00 CNY" in alert.reason
+    assert "31.7x the collection's highest price of 300.00 CNY" in alert.reason
+
+
+def test_rare_tokens_first_resale_after_a_flat_mint_is_not_a_spike():
+    # Every token minted at 99; the floor trades near 100 and a rare token's first resale fetches 40x it:
+    # its mint price says nothing about its value, so it is judged as a token without a price of its own.
+    mint = primary("acc-s7", at(days=-2), token_id="tok-rare", price="99.00")
+    history = _market(["100.00", "95.00", "105.00", "100.00", "98.00", "350.00"])
+    rare = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="4000.00")
+    none_of(run(_world() + [mint] + history + [rare]), "speculation")
+    # Its laundering counterpart: far beyond any rarity premium (over 100x the floor, 10x the top).
+    spike = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="12000.00")
+    alert = one(run(_world() + [mint] + history + [spike]), SPIKE)
+    assert alert.evidence["token_last_price"] is None
+
+
+def test_busy_collections_ordinary_first_resales_after_a_flat_mint_are_not_speculation():
+    # A drop minted at 99, then a busy day of first resales: floor tokens near 100, rare ones at a
+    # Pareto-tailed premium, in no order. No token's mint price is its market price.
+    import random
+
+    rng = random.Random(11)
+    buyers = [f"acc-h{i}" for i in range(80)]
+    mints = [primary(buyers[i], at(days=-1, minutes=i), token_id=f"tok-f{i}") for i in range(80)]
+    resales = []
+    for i in range(80):
+        premium = 1.0 if rng.random() < 0.6 else min(rng.paretovariate(1.6), 60)
+        resales.append(trade(buyers[i], BUYERS[i % 8], at(minutes=4 * i), token_id=f"tok-f{i}",
+                             price=f"{100 * premium * rng.uniform(0.96, 1.06):.2f}"))
+    none_of(run(world(*buyers, *BUYERS, supply=100) + mints + resales), "speculation")
 
 
 def test_price_under_three_times_the_reference_is_not_a_spike():
@@ -101,17 +133,30 @@ def test_median_needs_five_earlier_trades_else_issue_price_rule():
     none_of(run(_world() + history + [near]), SPIKE)
 
 
-def test_price_ten_times_issue_price_with_too_few_trades_is_a_spike():
-    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="990.00")
+def test_price_a_hundred_times_issue_price_with_too_few_trades_is_a_spike():
+    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="9900.00")
     alert = one(run(_world() + [spike]), SPIKE)
     assert alert.severity == "medium"
     assert alert.trade_ids == [spike["trade_id"]]
-    assert "990.00 CNY" in alert.reason and "10.0x" in alert.reason and "99.00 CNY" in alert.reason
+    assert "9,900.00 CNY" in alert.reason and "100.0x" in alert.reason and "99.00 CNY" in alert.reason
+
+
+def test_rare_first_resale_at_tens_of_times_issue_price_in_a_new_market_is_not_a_spike():
+    rare = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="4000.00")
+    none_of(run(_world() + [rare]), SPIKE)
+
+
+def test_token_with_a_resale_price_ten_times_issue_price_with_too_few_trades_is_a_spike():
+    bought = _bought("tok-x", "99.00", buyer="acc-s1")
+    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="990.00")
+    alert = one(run(_world() + [bought, spike]), SPIKE)
+    assert "10.0x" in alert.reason
 
 
 def test_price_9_9_times_issue_price_is_not_a_spike():
+    bought = _bought("tok-x", "99.00", buyer="acc-s1")
     near = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="980.00")
-    none_of(run(_world() + [near]), SPIKE)
+    none_of(run(_world() + [bought, near]), SPIKE)
 
 
 def test_gradual_run_up_is_not_a_spike():
