@@ -132,7 +132,7 @@ class SpeculationConfig:
     """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""
-    pump_floor_trades: int = 4
+    pump_floor_trades: int = 5
     """The run's floor now, when its last trades are tokens' first resales: the cheapest of its last this
     many trades must sell at `pump_level_rise` times the cheapest of its first three (three when the
     tokens' own last resale prices show the rise). A few rare tokens' first resales in a row lift a

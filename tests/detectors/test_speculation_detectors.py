@@ -355,3 +355,21 @@ def test_own_last_price_moves_with_the_market_since():
     spike = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="8000.00")
     alert = one(run(registry + then + [rare] + now + [spike]), SPIKE)
     assert alert.evidence["token_last_price"] == 2400.0
+
+
+def test_pump_of_first_resales_after_a_flat_mint_is_caught():
+    # The laundering counterpart of honest first resales: tokens minted at 99 resold in a ladder,
+    # the collection's floor driven from 100 to over 2.5x within two hours.
+    prices = ["100.00", "125.00", "160.00", "200.00", "250.00", "320.00", "400.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-1, minutes=i), token_id=f"tok-m{i}") for i in range(len(prices))]
+    trades = _market(prices, step_minutes=12)
+    pumps = [a for a in run(_world() + mints + trades) if a.detector == PUMP]
+    assert pumps and set(pumps[-1].trade_ids) == set(trade_ids(*trades))
+
+
+def test_five_first_resales_of_rising_rarity_are_not_a_pump():
+    # Five tokens' first resales after a flat mint, rarer each time: five trades of unknown value
+    # are not yet a market whose floor rose.
+    prices = ["100.00", "130.00", "170.00", "220.00", "290.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-1, minutes=i), token_id=f"tok-m{i}") for i in range(len(prices))]
+    none_of(run(_world() + mints + _market(prices, step_minutes=20)), PUMP)
