@@ -132,11 +132,16 @@ class SpeculationConfig:
     """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""
-    pump_floor_trades: int = 5
+    pump_floor_trades: int = 4
     """The run's floor now, when its last trades are tokens' first resales: the cheapest of its last this
     many trades must sell at `pump_level_rise` times the cheapest of its first three (three when the
     tokens' own last resale prices show the rise). A few rare tokens' first resales in a row lift a
     median; only the whole market's rise lifts the floor of several trades."""
+    pump_baseline_quantile: float = 0.9
+    """In a collection with a market before the pump window (`median_min_samples` trades over
+    `median_window_days`), the run's floor must also rise `pump_level_rise` times over this quantile of
+    that market: in a heavy-tailed market a run of rare tokens above the floor is common, a run above
+    where its rarest tenth traded is not."""
     pump_unseen_min_trades: int = 6
     """A run of first resales (no own prices to compare) needs this many trades, not `pump_min_trades`."""
     pump_total_rise: float = 2.0

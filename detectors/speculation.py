@@ -10,6 +10,8 @@ collection's level, not of one token.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from amlwatch.alerts import Alert, Episodes
 from amlwatch.config import DAY, HOUR, SpeculationConfig
 
@@ -223,6 +225,7 @@ class PumpDetector(Detector):
         self.config = config
         self.ledger = ledger
         self.trades: KeyedWindow = KeyedWindow(config.pump_window_hours * HOUR, config.pump_max_trades)
+        self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
         self.episodes = Episodes(config.pump_window_hours * HOUR)
 
     def observe(self, view: TradeView) -> list[Alert]:
@@ -234,7 +237,9 @@ class PumpDetector(Detector):
         own = _last_paid(self.ledger, trade)
         self.trades.add(trade.collection_id, trade.t, (trade, price, price / own if own else None))
         recent = self.trades.recent(trade.collection_id, trade.t)
-        run = _pump_run(recent, config)
+        self.prices.add(trade.collection_id, trade.t, price)
+        market = self.prices.recent(trade.collection_id, trade.t)
+        run = _pump_run(recent, config, lambda: _established_level(market, recent, config))
         if run is None:
             return []
         trades = [entry[1][0] for entry in run]
@@ -263,6 +268,7 @@ class PumpDetector(Detector):
 
     def evict(self, now: float) -> None:
         self.trades.evict(now)
+        self.prices.evict(now)
         self.episodes.evict(now)
 
 
@@ -284,7 +290,25 @@ def _tau(values: list[float]) -> float:
     return (concordant - discordant) / pairs if pairs else 0.0
 
 
-def _pump_run(recent, config: SpeculationConfig):
+_UNKNOWN = object()
+
+
+def _established_level(market: list[float], recent, config: SpeculationConfig) -> float | None:
+    """The collection's `pump_baseline_quantile` price before the pump window, if it had a market then.
+
+    In a heavy-tailed market many trades sell well above the floor, so a run of them in a row is no
+    rise; the floor has risen when it sits above where the market's rarest tenth used to trade."""
+    prior = list(market)
+    for entry in recent:  # the market as it stood before the pump window
+        i = bisect_left(prior, entry[1][1])
+        if i < len(prior) and prior[i] == entry[1][1]:
+            del prior[i]
+    if len(prior) < config.median_min_samples:
+        return None
+    return quantile(prior, config.pump_baseline_quantile)
+
+
+def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     """The longest run of recent trades ending now that is a pump, or None.
 
     Runs grow backwards from the newest trade; Kendall's concordance is kept
@@ -306,6 +330,7 @@ def _pump_run(recent, config: SpeculationConfig):
     prices = [entry[1][1] for entry in recent]
     best = None
     score = 0
+    level = _UNKNOWN
     for start in range(n - 2, -1, -1):
         first = prices[start]
         for later in prices[start + 1:]:
@@ -319,6 +344,10 @@ def _pump_run(recent, config: SpeculationConfig):
         if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
             continue
         if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
+            continue
+        if level is _UNKNOWN:
+            level = established()
+        if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
             continue
         best = recent[start:]
     return best

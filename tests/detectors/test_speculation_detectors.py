@@ -373,3 +373,32 @@ def test_five_first_resales_of_rising_rarity_are_not_a_pump():
     prices = ["100.00", "130.00", "170.00", "220.00", "290.00"]
     mints = [primary(SELLERS[i % 8], at(days=-1, minutes=i), token_id=f"tok-m{i}") for i in range(len(prices))]
     none_of(run(_world() + mints + _market(prices, step_minutes=20)), PUMP)
+
+
+def _established_market(start_days: float = -2):
+    """Two days of a heavy-tailed market: most tokens on a floor of 100, one in ten at 200-400."""
+    prices = ["100.00", "98.00", "103.00", "250.00", "101.00", "99.00", "102.00", "100.00", "400.00", "97.00",
+              "104.00", "100.00", "200.00", "99.00", "101.00", "103.00", "98.00", "300.00", "100.00", "102.00"]
+    return _market(prices, step_minutes=120, start_minutes=start_days * 24 * 60)
+
+
+def test_rare_first_resales_in_a_row_in_an_established_market_are_not_a_pump():
+    # Three floor trades, then four rare tokens' first resales after a flat mint, rarer each time:
+    # the floor of the run rose, but not above where the market's rarest tenth traded.
+    prices = ["100.00", "104.00", "102.00", "180.00", "210.00", "260.00", "330.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-3, minutes=i), token_id=f"tok-r{i}") for i in range(len(prices))]
+    run_trades = [trade(SELLERS[i % 8], BUYERS[i % 8], at(minutes=15 * i), token_id=f"tok-r{i}", price=p)
+                  for i, p in enumerate(prices)]
+    none_of(run(world(*SELLERS, *BUYERS, t=at(days=-4)) + mints + _established_market() + run_trades), PUMP)
+
+
+def test_pump_lifting_an_established_markets_floor_above_its_rare_tenth_is_caught():
+    # Ten trades in 135 minutes from the floor to 20x it: the cheapest of the last four (750) sits above
+    # 1.5x where the rarest tenth traded (255).
+    prices = [f"{100 * 1.4 ** i:.2f}" for i in range(10)]
+    mints = [primary(SELLERS[i % 8], at(days=-3, minutes=i), token_id=f"tok-r{i}") for i in range(len(prices))]
+    run_trades = [trade(SELLERS[i % 8], BUYERS[i % 8], at(minutes=15 * i), token_id=f"tok-r{i}", price=p)
+                  for i, p in enumerate(prices)]
+    pumps = [a for a in run(world(*SELLERS, *BUYERS, t=at(days=-4)) + mints + _established_market() + run_trades)
+             if a.detector == PUMP]
+    assert pumps and set(pumps[-1].trade_ids) == set(trade_ids(*run_trades))
