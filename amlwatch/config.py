@@ -152,6 +152,9 @@ class SpeculationConfig:
     flip_window_hours: float = 6.0
     flip_markup: float = 0.5
     """Resale within the flip window at >= 50% above the acquisition price."""
+    flip_markup_over_mint: float = 0.7
+    """The markup over a primary (mint) price while the collection has no market yet: a drop's first
+    resales open above the flat issue price as the floor forms, so 50% over it is not yet a flip."""
     flip_over_market: float = 1.1
     """...and above this multiple of the collection's median, once it has a market: buying under the
     market and reselling at it is arbitrage."""

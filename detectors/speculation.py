@@ -383,7 +383,10 @@ class RapidFlipDetector(Detector):
         if held > config.flip_window_hours * HOUR:
             return []
         markup = float(trade.price / bought.price) - 1.0
-        if markup < config.flip_markup:
+        # Bought at the flat mint price before the collection has a market: the floor opens above the issue
+        # price as the market forms, so the markup over the mint needs a wider margin than over a resale.
+        from_mint = bought.kind == "primary" and market is None
+        if markup < (config.flip_markup_over_mint if from_mint else config.flip_markup):
             return []
         over_market = float(trade.price) / market if market else None
         if over_market is not None and over_market < config.flip_over_market:

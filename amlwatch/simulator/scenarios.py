@@ -179,18 +179,18 @@ def speculation(w: World) -> None:
     # price, so no own price; it sells for many times the rarest recent sale and beyond the tail of
     # rarity premiums over the floor (honest rare tokens reach RARITY_CAP x noise, under 100x).
     for _ in range(w.count(6)):
-        for _ in range(40):
+        for _ in range(20):
             ms = w.instant(3, 0.1)
             collection = w.pick_collection(ms, roles=("honest", "sellout"), lead=3 * DAY)
             recent = [c for t, c in collection.secondary if ms - 7 * DAY <= t < ms]
-            if len(recent) < 8:
-                continue
-            ranked = sorted(recent)
-            floor, highest = ranked[len(ranked) // 10], ranked[-1]
-            cents = round(max(highest * rng.uniform(12, 20), floor * rng.uniform(120, 200)))
-            if cents < w.near_band[0] and w.claim_odd(collection, ms):
+            if len(recent) >= 8 and w.claim_odd(collection, ms):
                 break
         else:
+            continue
+        ranked = sorted(recent)
+        floor, highest = ranked[len(ranked) // 10], ranked[-1]
+        cents = round(max(highest * rng.uniform(12, 20), floor * rng.uniform(120, 200)))
+        if cents >= w.near_band[0]:
             continue
         seller, buyer = w.new_account(ms - 2 * DAY), w.new_account(ms - DAY)
         token, _ = w.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))

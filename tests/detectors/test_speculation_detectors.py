@@ -402,3 +402,12 @@ def test_pump_lifting_an_established_markets_floor_above_its_rare_tenth_is_caugh
     pumps = [a for a in run(world(*SELLERS, *BUYERS, t=at(days=-4)) + mints + _established_market() + run_trades)
              if a.detector == PUMP]
     assert pumps and set(pumps[-1].trade_ids) == set(trade_ids(*run_trades))
+
+
+def test_mint_resold_within_hours_at_the_opening_floor_is_not_a_flip():
+    # Before the collection has a market, a drop's first resales open above the flat issue price (99).
+    bought = primary("acc-a", at(), price="99.00")
+    opening = trade("acc-a", "acc-b", at(hours=5), price="160.00")
+    none_of(run(world("acc-a", "acc-b") + [bought, opening]), FLIP)
+    flip = trade("acc-a", "acc-b", at(hours=5), price="180.00")
+    assert one(run(world("acc-a", "acc-b") + [bought, flip]), FLIP).trade_ids == trade_ids(bought, flip)
