@@ -117,6 +117,9 @@ class SpeculationConfig:
     spike_over_unseen: float = 10.0
     """A token without a price in the ledger's history: this many times the collection's highest
     recent price (heavy-tailed collections sell a rarer token than any seen that week honestly)."""
+    spike_unseen_over_floor: float = 100.0
+    """...and this many times the collection's floor: a thin week's highest price understates the
+    tail, and the rarest tokens of a heavy-tailed collection fetch tens of times the floor honestly."""
     spike_over_issue: float = 10.0
     """Used only while the collection has too few recent trades for a market level."""
     spike_base: float = 0.55
@@ -126,10 +129,22 @@ class SpeculationConfig:
     pump_min_trades: int = 5
     pump_max_trades: int = 48
     """Bound on the trades per collection a pump is looked for among."""
-    pump_min_trend: float = 0.6
+    pump_min_trend: float = 0.8
     """Kendall's tau of the run's prices against time: 1 when every trade is above every earlier one."""
     pump_level_rise: float = 1.5
     """The run's level (median of three trades) rises this many times from its start to now."""
+    pump_floor_trades: int = 4
+    """The run's floor now, when its last trades are tokens' first resales: the cheapest of its last this
+    many trades must sell at `pump_level_rise` times the cheapest of its first three (three when the
+    tokens' own last resale prices show the rise). A few rare tokens' first resales in a row lift a
+    median; only the whole market's rise lifts the floor of several trades."""
+    pump_baseline_quantile: float = 0.9
+    """In a collection with a market before the pump window (`median_min_samples` trades over
+    `median_window_days`), the run's floor must also rise `pump_level_rise` times over this quantile of
+    that market: in a heavy-tailed market a run of rare tokens above the floor is common, a run above
+    where its rarest tenth traded is not."""
+    pump_unseen_min_trades: int = 6
+    """A run of first resales (no own prices to compare) needs this many trades, not `pump_min_trades`."""
     pump_total_rise: float = 2.0
     """The run's last three trades sell at a median of this many times their tokens' own last prices."""
     pump_base: float = 0.6
@@ -138,6 +153,9 @@ class SpeculationConfig:
     flip_window_hours: float = 6.0
     flip_markup: float = 0.5
     """Resale within the flip window at >= 50% above the acquisition price."""
+    flip_markup_over_mint: float = 0.7
+    """The markup over a primary (mint) price while the collection has no market yet: a drop's first
+    resales open above the flat issue price as the floor forms, so 50% over it is not yet a flip."""
     flip_over_market: float = 1.1
     """...and above this multiple of the collection's median, once it has a market: buying under the
     market and reselling at it is arbitrage."""

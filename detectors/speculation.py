@@ -10,6 +10,8 @@ collection's level, not of one token.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from amlwatch.alerts import Alert, Episodes
 from amlwatch.config import DAY, HOUR, SpeculationConfig
 
@@ -57,7 +59,8 @@ class PriceSpikeDetector(Detector):
             floor = quantile(recent, config.floor_quantile)
             reference = max(top, own or 0.0)
             over = config.spike_over_reference if own else config.spike_over_unseen
-            if reference > 0 and price >= over * reference:
+            beyond_rarity = own or price >= config.spike_unseen_over_floor * floor
+            if reference > 0 and price >= over * reference and beyond_rarity:
                 ratio = price / reference
                 evidence = Evidence(config.spike_base)
                 evidence.add("over_reference", config.spike_weights[0], rising(ratio, over, over * 4))
@@ -80,11 +83,14 @@ class PriceSpikeDetector(Detector):
         elif view.collection is not None and view.collection.issue_price:
             issue = float(view.collection.issue_price)
             reference = max(issue, own or 0.0)
-            if price >= config.spike_over_issue * reference:
+            # A token without a resale price of its own may be the rarest of the drop: the flat issue price
+            # is then the floor it is held against, by the margin rarity premiums never reach.
+            over = config.spike_over_issue if own else config.spike_unseen_over_floor
+            if price >= over * reference:
                 ratio = price / issue
                 evidence = Evidence(config.spike_base)
                 evidence.add("over_reference", config.spike_weights[0],
-                             rising(price / reference, config.spike_over_issue, config.spike_over_issue * 4))
+                             rising(price / reference, over, over * 4))
                 evidence.add("young_accounts", config.spike_weights[2], _young(view, trade, config.young_days))
                 reason = (
                     f"{trade.token_id} sold for {money(trade.price)}, {ratio:.1f}x its issue price of "
@@ -93,7 +99,7 @@ class PriceSpikeDetector(Detector):
                 details = {"price": str(trade.price), "issue_price": str(view.collection.issue_price),
                            "ratio": round(ratio, 3), "samples": len(recent),
                            "token_last_price": round(own, 2) if own else None,
-                           "threshold": config.spike_over_issue, "signals": evidence.signals}
+                           "threshold": over, "signals": evidence.signals}
                 alerts.append(self.alert(trade, evidence.score, reason, details))
         self.prices.add(trade.collection_id, trade.t, price)
         return alerts
@@ -133,15 +139,20 @@ def _last_paid(ledger: TokenLedger | None, trade) -> float | None:
 
 
 def _last_paid_sale(ledger: TokenLedger | None, trade):
-    """The token's last paid sale before this trade: from its recent transfers, else its last
-    transfer (kept for the holding horizon, months), if that was paid."""
+    """The token's last paid resale before this trade: from its recent transfers, else its last
+    transfer (kept for the holding horizon, months), if that was a paid resale.
+
+    A primary sale is not the token's own price: a drop sells every token at one flat issue price,
+    so a rare token's first resale at its rarity premium is price discovery, not a rise."""
     if ledger is None:
         return None
     for _, earlier in reversed(ledger.history(trade.token_id, trade.t)):
-        if earlier.paid:
+        if earlier.paid and earlier.kind == "secondary":
             return earlier
+        if earlier.kind == "primary":
+            return None
     last = ledger.last_transfer.recent(trade.token_id, trade.t)
-    if last and last[-1][1].paid:
+    if last and last[-1][1].paid and last[-1][1].kind == "secondary":
         return last[-1][1]
     return None
 
@@ -214,6 +225,7 @@ class PumpDetector(Detector):
         self.config = config
         self.ledger = ledger
         self.trades: KeyedWindow = KeyedWindow(config.pump_window_hours * HOUR, config.pump_max_trades)
+        self.prices = SortedWindow(config.median_window_days * DAY, config.median_max_samples)
         self.episodes = Episodes(config.pump_window_hours * HOUR)
 
     def observe(self, view: TradeView) -> list[Alert]:
@@ -225,7 +237,9 @@ class PumpDetector(Detector):
         own = _last_paid(self.ledger, trade)
         self.trades.add(trade.collection_id, trade.t, (trade, price, price / own if own else None))
         recent = self.trades.recent(trade.collection_id, trade.t)
-        run = _pump_run(recent, config)
+        self.prices.add(trade.collection_id, trade.t, price)
+        market = self.prices.recent(trade.collection_id, trade.t)
+        run = _pump_run(recent, config, lambda: _established_level(market, recent, config))
         if run is None:
             return []
         trades = [entry[1][0] for entry in run]
@@ -254,6 +268,7 @@ class PumpDetector(Detector):
 
     def evict(self, now: float) -> None:
         self.trades.evict(now)
+        self.prices.evict(now)
         self.episodes.evict(now)
 
 
@@ -275,31 +290,64 @@ def _tau(values: list[float]) -> float:
     return (concordant - discordant) / pairs if pairs else 0.0
 
 
-def _pump_run(recent, config: SpeculationConfig):
+_UNKNOWN = object()
+
+
+def _established_level(market: list[float], recent, config: SpeculationConfig) -> float | None:
+    """The collection's `pump_baseline_quantile` price before the pump window, if it had a market then.
+
+    In a heavy-tailed market many trades sell well above the floor, so a run of them in a row is no
+    rise; the floor has risen when it sits above where the market's rarest tenth used to trade."""
+    prior = list(market)
+    for entry in recent:  # the market as it stood before the pump window
+        i = bisect_left(prior, entry[1][1])
+        if i < len(prior) and prior[i] == entry[1][1]:
+            del prior[i]
+    if len(prior) < config.median_min_samples:
+        return None
+    return quantile(prior, config.pump_baseline_quantile)
+
+
+def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     """The longest run of recent trades ending now that is a pump, or None.
 
     Runs grow backwards from the newest trade; Kendall's concordance is kept
-    incrementally, so the scan costs one comparison per pair of trades."""
+    incrementally, so the scan costs one comparison per pair of trades. The
+    level is judged twice: its median of three (what the run trades at) and
+    its floor of three (the cheapest of three trades), since a few rare tokens
+    in a row lift a median but only a rise of the whole market lifts a floor."""
     n = len(recent)
     if n < config.pump_min_trades:
         return None
-    relative = [entry[1][2] for entry in recent[-3:]]
-    if any(r is None for r in relative) or _median3(relative) < config.pump_total_rise:
+    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
+    if relative and _median3(relative) < config.pump_total_rise:
         return None
+    # Tokens that sold before show the rise in their own prices; tokens on their first resale (after a
+    # flat mint) show only the market's order and floor, so the run needs more of both.
+    own_prices = len(relative) == 3
+    min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
+    floor_trades = 3 if own_prices else config.pump_floor_trades
     prices = [entry[1][1] for entry in recent]
     best = None
     score = 0
+    level = _UNKNOWN
     for start in range(n - 2, -1, -1):
         first = prices[start]
         for later in prices[start + 1:]:
             score += (later > first) - (later < first)
         length = n - start
-        if length < config.pump_min_trades:
+        if length < min_trades:
             continue
         if score / (length * (length - 1) / 2) < config.pump_min_trend:
             continue
         run = prices[start:]
         if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
+            continue
+        if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
+            continue
+        if level is _UNKNOWN:
+            level = established()
+        if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
             continue
         best = recent[start:]
     return best
@@ -335,7 +383,10 @@ class RapidFlipDetector(Detector):
         if held > config.flip_window_hours * HOUR:
             return []
         markup = float(trade.price / bought.price) - 1.0
-        if markup < config.flip_markup:
+        # Bought at the flat mint price before the collection has a market: the floor opens above the issue
+        # price as the market forms, so the markup over the mint needs a wider margin than over a resale.
+        from_mint = bought.kind == "primary" and market is None
+        if markup < (config.flip_markup_over_mint if from_mint else config.flip_markup):
             return []
         over_market = float(trade.price) / market if market else None
         if over_market is not None and over_market < config.flip_over_market:

@@ -175,7 +175,9 @@ def wash_trading(w: World) -> None:
 
 def speculation(w: World) -> None:
     rng = w.rng
-    # Price far above the collection's recent median.
+    # Price far above anything the collection's market explains: the token has only its flat mint
+    # price, so no own price; it sells for many times the rarest recent sale and beyond the tail of
+    # rarity premiums over the floor (honest rare tokens reach RARITY_CAP x noise, under 100x).
     for _ in range(w.count(6)):
         for _ in range(20):
             ms = w.instant(3, 0.1)
@@ -186,9 +188,8 @@ def speculation(w: World) -> None:
         else:
             continue
         ranked = sorted(recent)
-        median, top = ranked[len(ranked) // 2], ranked[int(len(ranked) * 0.95)]
-        # Far above the floor and above the rarest recent sales: no rarity premium explains it.
-        cents = round(max(median * rng.uniform(7, 12), top * rng.uniform(4, 6)))
+        floor, highest = ranked[len(ranked) // 10], ranked[-1]
+        cents = round(max(highest * rng.uniform(12, 20), floor * rng.uniform(120, 200)))
         if cents >= w.near_band[0]:
             continue
         seller, buyer = w.new_account(ms - 2 * DAY), w.new_account(ms - DAY)
@@ -197,13 +198,14 @@ def speculation(w: World) -> None:
                    "spike_over_median")
     reserved = [c for c in w.collections if c.role == "reserved"]
     rng.shuffle(reserved)
-    # A fresh collection with no market yet: price far above the issue price.
+    # A fresh collection with no market yet: price far above the issue price, beyond any rarity premium
+    # (honest rare tokens' first resales reach tens of times the flat issue price).
     for collection in reserved[: len(reserved) // 2]:
         ms = rng.randint(collection.launch_ms + 2 * DAY, collection.launch_ms + 5 * DAY)
         for _ in range(rng.randint(1, 2)):
             seller, buyer = w.new_account(ms - 2 * DAY), w.new_account(ms - DAY)
             token, _ = w.buy_unsold(collection, seller, ms - rng.randint(DAY, 2 * DAY))
-            cents = round(collection.issue * rng.uniform(12, 20))
+            cents = round(collection.issue * rng.uniform(120, 200))
             w.label(w.trade(ms, collection, token, "secondary", seller, buyer, cents), "speculation",
                     "spike_over_issue")
             ms += rng.randint(3 * HOUR, DAY)

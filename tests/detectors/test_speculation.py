@@ -79,13 +79,45 @@ def test_token_bought_under_the_market_and_resold_at_its_top_is_not_a_spike():
     none_of(run(_world() + [_bought("tok-x", "30.00")] + history + [resale]), SPIKE)
 
 
-def test_unseen_token_needs_ten_times_the_collections_highest_price():
+def test_unseen_token_needs_ten_times_the_collections_highest_price_and_a_hundred_times_its_floor():
     history = _market(["100.00", "90.00", "100.00", "300.00", "100.00"])
     near = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="2990.00")
     none_of(run(_world() + history + [near]), SPIKE)
-    spike = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="3000.00")
+    # 10x the highest but 32x the floor: the rarest token of a heavy-tailed drop fetches that honestly.
+    rare = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="3000.00")
+    none_of(run(_world() + history + [rare]), SPIKE)
+    spike = trade("acc-s7", "acc-b7", at(hours=6), token_id="tok-new", price="9500.00")
     alert = one(run(_world() + history + [spike]), SPIKE)
-    assert "10.0x the collection's highest price of 300.00 CNY" in alert.reason
+    assert "31.7x the collection's highest price of 300.00 CNY" in alert.reason
+
+
+def test_rare_tokens_first_resale_after_a_flat_mint_is_not_a_spike():
+    # Every token minted at 99; the floor trades near 100 and a rare token's first resale fetches 40x it:
+    # its mint price says nothing about its value, so it is judged as a token without a price of its own.
+    mint = primary("acc-s7", at(days=-2), token_id="tok-rare", price="99.00")
+    history = _market(["100.00", "95.00", "105.00", "100.00", "98.00", "350.00"])
+    rare = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="4000.00")
+    none_of(run(_world() + [mint] + history + [rare]), "speculation")
+    # Its laundering counterpart: far beyond any rarity premium (over 100x the floor, 10x the top).
+    spike = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="12000.00")
+    alert = one(run(_world() + [mint] + history + [spike]), SPIKE)
+    assert alert.evidence["token_last_price"] is None
+
+
+def test_busy_collections_ordinary_first_resales_after_a_flat_mint_are_not_speculation():
+    # A drop minted at 99, then a busy day of first resales: floor tokens near 100, rare ones at a
+    # Pareto-tailed premium, in no order. No token's mint price is its market price.
+    import random
+
+    rng = random.Random(11)
+    buyers = [f"acc-h{i}" for i in range(80)]
+    mints = [primary(buyers[i], at(days=-1, minutes=i), token_id=f"tok-f{i}") for i in range(80)]
+    resales = []
+    for i in range(80):
+        premium = 1.0 if rng.random() < 0.6 else min(rng.paretovariate(1.6), 60)
+        resales.append(trade(buyers[i], BUYERS[i % 8], at(minutes=4 * i), token_id=f"tok-f{i}",
+                             price=f"{100 * premium * rng.uniform(0.96, 1.06):.2f}"))
+    none_of(run(world(*buyers, *BUYERS, supply=100) + mints + resales), "speculation")
 
 
 def test_price_under_three_times_the_reference_is_not_a_spike():
@@ -101,17 +133,30 @@ def test_median_needs_five_earlier_trades_else_issue_price_rule():
     none_of(run(_world() + history + [near]), SPIKE)
 
 
-def test_price_ten_times_issue_price_with_too_few_trades_is_a_spike():
-    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="990.00")
+def test_price_a_hundred_times_issue_price_with_too_few_trades_is_a_spike():
+    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="9900.00")
     alert = one(run(_world() + [spike]), SPIKE)
     assert alert.severity == "medium"
     assert alert.trade_ids == [spike["trade_id"]]
-    assert "990.00 CNY" in alert.reason and "10.0x" in alert.reason and "99.00 CNY" in alert.reason
+    assert "9,900.00 CNY" in alert.reason and "100.0x" in alert.reason and "99.00 CNY" in alert.reason
+
+
+def test_rare_first_resale_at_tens_of_times_issue_price_in_a_new_market_is_not_a_spike():
+    rare = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="4000.00")
+    none_of(run(_world() + [rare]), SPIKE)
+
+
+def test_token_with_a_resale_price_ten_times_issue_price_with_too_few_trades_is_a_spike():
+    bought = _bought("tok-x", "99.00", buyer="acc-s1")
+    spike = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="990.00")
+    alert = one(run(_world() + [bought, spike]), SPIKE)
+    assert "10.0x" in alert.reason
 
 
 def test_price_9_9_times_issue_price_is_not_a_spike():
+    bought = _bought("tok-x", "99.00", buyer="acc-s1")
     near = trade("acc-s1", "acc-b1", at(minutes=30), token_id="tok-x", price="980.00")
-    none_of(run(_world() + [near]), SPIKE)
+    none_of(run(_world() + [bought, near]), SPIKE)
 
 
 def test_gradual_run_up_is_not_a_spike():
@@ -310,3 +355,59 @@ def test_own_last_price_moves_with_the_market_since():
     spike = trade("acc-s7", "acc-b7", at(hours=7), token_id="tok-rare", price="8000.00")
     alert = one(run(registry + then + [rare] + now + [spike]), SPIKE)
     assert alert.evidence["token_last_price"] == 2400.0
+
+
+def test_pump_of_first_resales_after_a_flat_mint_is_caught():
+    # The laundering counterpart of honest first resales: tokens minted at 99 resold in a ladder,
+    # the collection's floor driven from 100 to over 2.5x within two hours.
+    prices = ["100.00", "125.00", "160.00", "200.00", "250.00", "320.00", "400.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-1, minutes=i), token_id=f"tok-m{i}") for i in range(len(prices))]
+    trades = _market(prices, step_minutes=12)
+    pumps = [a for a in run(_world() + mints + trades) if a.detector == PUMP]
+    assert pumps and set(pumps[-1].trade_ids) == set(trade_ids(*trades))
+
+
+def test_five_first_resales_of_rising_rarity_are_not_a_pump():
+    # Five tokens' first resales after a flat mint, rarer each time: five trades of unknown value
+    # are not yet a market whose floor rose.
+    prices = ["100.00", "130.00", "170.00", "220.00", "290.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-1, minutes=i), token_id=f"tok-m{i}") for i in range(len(prices))]
+    none_of(run(_world() + mints + _market(prices, step_minutes=20)), PUMP)
+
+
+def _established_market(start_days: float = -2):
+    """Two days of a heavy-tailed market: most tokens on a floor of 100, one in ten at 200-400."""
+    prices = ["100.00", "98.00", "103.00", "250.00", "101.00", "99.00", "102.00", "100.00", "400.00", "97.00",
+              "104.00", "100.00", "200.00", "99.00", "101.00", "103.00", "98.00", "300.00", "100.00", "102.00"]
+    return _market(prices, step_minutes=120, start_minutes=start_days * 24 * 60)
+
+
+def test_rare_first_resales_in_a_row_in_an_established_market_are_not_a_pump():
+    # Three floor trades, then four rare tokens' first resales after a flat mint, rarer each time:
+    # the floor of the run rose, but not above where the market's rarest tenth traded.
+    prices = ["100.00", "104.00", "102.00", "180.00", "210.00", "260.00", "330.00"]
+    mints = [primary(SELLERS[i % 8], at(days=-3, minutes=i), token_id=f"tok-r{i}") for i in range(len(prices))]
+    run_trades = [trade(SELLERS[i % 8], BUYERS[i % 8], at(minutes=15 * i), token_id=f"tok-r{i}", price=p)
+                  for i, p in enumerate(prices)]
+    none_of(run(world(*SELLERS, *BUYERS, t=at(days=-4)) + mints + _established_market() + run_trades), PUMP)
+
+
+def test_pump_lifting_an_established_markets_floor_above_its_rare_tenth_is_caught():
+    # Ten trades in 135 minutes from the floor to 20x it: the cheapest of the last four (750) sits above
+    # 1.5x where the rarest tenth traded (255).
+    prices = [f"{100 * 1.4 ** i:.2f}" for i in range(10)]
+    mints = [primary(SELLERS[i % 8], at(days=-3, minutes=i), token_id=f"tok-r{i}") for i in range(len(prices))]
+    run_trades = [trade(SELLERS[i % 8], BUYERS[i % 8], at(minutes=15 * i), token_id=f"tok-r{i}", price=p)
+                  for i, p in enumerate(prices)]
+    pumps = [a for a in run(world(*SELLERS, *BUYERS, t=at(days=-4)) + mints + _established_market() + run_trades)
+             if a.detector == PUMP]
+    assert pumps and set(pumps[-1].trade_ids) == set(trade_ids(*run_trades))
+
+
+def test_mint_resold_within_hours_at_the_opening_floor_is_not_a_flip():
+    # Before the collection has a market, a drop's first resales open above the flat issue price (99).
+    bought = primary("acc-a", at(), price="99.00")
+    opening = trade("acc-a", "acc-b", at(hours=5), price="160.00")
+    none_of(run(world("acc-a", "acc-b") + [bought, opening]), FLIP)
+    flip = trade("acc-a", "acc-b", at(hours=5), price="180.00")
+    assert one(run(world("acc-a", "acc-b") + [bought, flip]), FLIP).trade_ids == trade_ids(bought, flip)

@@ -36,7 +36,7 @@ def test_defaults_match_the_documented_thresholds():
     assert config.speculation.spike_over_reference == 3.0 and config.speculation.median_window_days == 7.0
     assert config.speculation.spike_over_unseen == 10.0 and config.speculation.spike_quantile == 0.95
     assert config.speculation.median_min_samples == 5 and config.speculation.spike_over_issue == 10.0
-    assert config.speculation.pump_min_trades == 5 and config.speculation.pump_min_trend == 0.6
+    assert config.speculation.pump_min_trades == 5 and config.speculation.pump_min_trend == 0.8
     assert config.speculation.pump_window_hours == 3.0 and config.speculation.pump_total_rise == 2.0
     assert config.speculation.pump_level_rise == 1.5 and config.speculation.flip_over_market == 1.1
     assert config.speculation.flip_window_hours == 6.0 and config.speculation.flip_markup == 0.5
