@@ -207,12 +207,7 @@ class RecordArchive:
         self.commit()
         for sid, st in list(self._streams.items()):
             if (kind is None or st.kind == kind) and (partition is None or st.partition == partition):
-                if st.open is not None:
-                    st.open.handle.close()
-                    st.open = None
-                if st.lock_fd is not None:
-                    os.close(st.lock_fd)
-                    st.lock_fd = None
+                _let_go(st)
                 del self._streams[sid]
                 if st.kind == "event":
                     self._event_streams.pop(st.partition, None)
@@ -233,12 +228,7 @@ class RecordArchive:
             if self._sealer is not None:
                 self._sealer.stop()
             for st in self._streams.values():
-                if st.open is not None:
-                    st.open.handle.close()
-                    st.open = None
-                if st.lock_fd is not None:
-                    os.close(st.lock_fd)
-                    st.lock_fd = None
+                _let_go(st)
             self._streams.clear()
             self._event_streams.clear()
             self._closed = True
@@ -563,3 +553,13 @@ def _truncate_torn_tail(path: Path) -> bytes | None:
             end = start
             previous = tail.rfind(b"\n", 0, newline)
         return tail[previous + 1:newline + 1]
+
+
+def _let_go(st) -> None:
+    """Close a stream's open file and release its lock; its open segment stays for the next writer."""
+    if st.open is not None:
+        st.open.handle.close()
+        st.open = None
+    if st.lock_fd is not None:
+        os.close(st.lock_fd)
+        st.lock_fd = None
