@@ -16,6 +16,11 @@ Invariants:
   or a `supplement` referring to the day's original report. A trade later still is never dropped
   silently: it yields a `late_unassessed` record and is counted.
 * State is bounded: open days plus `late_days` of closed ones.
+
+What the aggregator needs of each party is a `Side` (payment kind, hashes, organisation or not),
+computed from the registry by `trade_sides`. Replay computes it in place; the Kafka worker's
+stage 1 (which holds the registry) computes it and forwards it with the trade to stage 2 (keyed by
+account, no registry), which calls `observe_trade` with it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from amlwatch.events import Event, TradeEvent
 from amlwatch.paymentkind import is_organisation, payment_kind
@@ -32,6 +37,28 @@ from amlwatch.reporting.settings import LargeValueConfig, PaymentKindConfig
 
 DAY = 86_400
 SOURCE = "PBOC Order 2016 No. 3, Art. 5 (checked against secondary sources only)"
+
+
+class Side(NamedTuple):
+    """One party of a paid trade as the reports see it, from the registry at the trade."""
+
+    kind: str
+    id_hash: str | None
+    name_hash: str | None
+    organisation: bool
+
+
+def trade_sides(trade: TradeEvent, registry, kinds: PaymentKindConfig) -> tuple[Side, Side]:
+    """(buyer's "pay" side, seller's "receive" side) of a paid trade, from the registry's states."""
+    accounts = registry.accounts if registry is not None else {}
+    buyer, seller = accounts.get(trade.buyer_id), accounts.get(trade.seller_id)
+    return (_side(trade, buyer, seller, trade.buyer_id, kinds), _side(trade, seller, buyer, trade.seller_id, kinds))
+
+
+def _side(trade: TradeEvent, state, other, customer: str, kinds: PaymentKindConfig) -> Side:
+    kind = payment_kind(trade, state, kinds, customer_id=customer, counterparty_state=other)
+    return Side(kind, getattr(state, "id_hash", None), getattr(state, "name_hash", None),
+                is_organisation(state, kinds, customer))
 
 
 @dataclass(slots=True)
@@ -42,7 +69,7 @@ class _Bucket:
     """report_id of the day's first report for this bucket, once emitted."""
     id_hash: str | None = None
     name_hash: str | None = None
-    state: object = None
+    organisation: bool = False
 
 
 class LargeValueAggregator:
@@ -87,7 +114,13 @@ class LargeValueAggregator:
         """Reports from one event: `registry` holds the parties' states (the monitor's, already updated)."""
         reports = self.advance(event.t)
         if isinstance(event, TradeEvent) and event.paid:
-            reports.extend(self._add(event, registry))
+            reports.extend(self._add(event, trade_sides(event, registry, self.kinds)))
+        return reports
+
+    def observe_trade(self, trade: TradeEvent, sides: tuple[Side, Side]) -> list[dict]:
+        """Reports from one paid trade whose parties' `sides` were computed elsewhere (`trade_sides`)."""
+        reports = self.advance(trade.t)
+        reports.extend(self._add(trade, sides))
         return reports
 
     def advance(self, t: float) -> list[dict]:
@@ -114,19 +147,18 @@ class LargeValueAggregator:
             self.closed_through = day if self.closed_through is None else max(self.closed_through, day)
         return reports
 
-    def _add(self, trade: TradeEvent, registry) -> list[dict]:
-        accounts = registry.accounts if registry is not None else {}
-        buyer, seller = accounts.get(trade.buyer_id), accounts.get(trade.seller_id)
+    def _add(self, trade: TradeEvent, sides: tuple[Side, Side]) -> list[dict]:
         day = self.day_of(trade.t)
         late = self.closed_through is not None and day <= self.closed_through
         reports = []
         price = str(trade.price)
-        for customer, direction, state, other, counterparty in (
-                (trade.buyer_id, "pay", buyer, seller, trade.seller_id),
-                (trade.seller_id, "receive", seller, buyer, trade.buyer_id)):
+        pay, receive = sides
+        for customer, direction, side, counterparty in (
+                (trade.buyer_id, "pay", pay, trade.seller_id),
+                (trade.seller_id, "receive", receive, trade.buyer_id)):
             if self.owns is not None and not self.owns(customer):
                 continue
-            kind = payment_kind(trade, state, self.kinds, customer_id=customer, counterparty_state=other)
+            kind = side.kind
             entry = (trade.trade_id, trade.ts, price, counterparty, trade.payment_method,
                      trade.instrument_hash, trade.collection_id, trade.token_id, trade.event_id)
             key = (customer, kind, direction)
@@ -139,12 +171,12 @@ class LargeValueAggregator:
                     bucket = buckets[key] = _Bucket()
                 bucket.total += trade.price
                 bucket.trades.append(entry)
-                _identify(bucket, state)
+                _identify(bucket, side)
                 continue
-            reports.extend(self._late(day, key, trade, entry, state))
+            reports.extend(self._late(day, key, trade, entry, side))
         return reports
 
-    def _late(self, day: int, key: tuple, trade: TradeEvent, entry: tuple, state) -> list[dict]:
+    def _late(self, day: int, key: tuple, trade: TradeEvent, entry: tuple, side: Side) -> list[dict]:
         buckets = self.closed.get(day)
         if buckets is None and self.day_end(day) + self.close_delay + self.late_horizon < self.watermark:
             self.late_unassessed += 1
@@ -158,13 +190,13 @@ class LargeValueAggregator:
         bucket = buckets.setdefault(key, _Bucket())
         bucket.total += trade.price
         bucket.trades.append(entry)
-        _identify(bucket, state)
+        _identify(bucket, side)
         threshold = self.config.threshold(key[1])
         if bucket.reported is not None:
             return [self._report(day, key, bucket, "supplement", closed_by="late_trade", late=True,
-                                 trades=[entry], original=bucket.reported, state=state)]
+                                 trades=[entry], original=bucket.reported)]
         if bucket.total >= threshold:
-            report = self._report(day, key, bucket, "normal", closed_by="late_trade", late=True, state=state)
+            report = self._report(day, key, bucket, "normal", closed_by="late_trade", late=True)
             bucket.reported = report["report_id"]
             return [report]
         return []
@@ -175,7 +207,7 @@ class LargeValueAggregator:
         for key in sorted(buckets):
             bucket = buckets[key]
             if bucket.total >= self.config.threshold(key[1]):
-                report = self._report(day, key, bucket, "normal", closed_by=closed_by, state=bucket.state)
+                report = self._report(day, key, bucket, "normal", closed_by=closed_by)
                 bucket.reported = report["report_id"]
                 reports.append(report)
         self.closed[day] = buckets
@@ -187,7 +219,7 @@ class LargeValueAggregator:
             del self.closed[day]
 
     def _report(self, day: int, key: tuple, bucket: _Bucket, message_kind: str, *, closed_by: str,
-                late: bool = False, trades: list | None = None, original: str | None = None, state=None) -> dict:
+                late: bool = False, trades: list | None = None, original: str | None = None) -> dict:
         customer, kind, direction = key
         listed = bucket.trades if trades is None else trades
         report_id = _report_id("lvtr", self.day_text(day), customer, kind, direction,
@@ -200,7 +232,7 @@ class LargeValueAggregator:
             "customer": customer,
             "customer_id_hash": bucket.id_hash,
             "customer_name_hash": bucket.name_hash,
-            "customer_type": "organisation" if is_organisation(state, self.kinds, customer) else "individual",
+            "customer_type": "organisation" if bucket.organisation else "individual",
             "day": self.day_text(day),
             "day_offset": self.config.day_offset,
             "payment_kind": kind,
@@ -222,12 +254,11 @@ class LargeValueAggregator:
                 "closed_days_kept": len(self.closed)}
 
 
-def _identify(bucket: _Bucket, state) -> None:
+def _identify(bucket: _Bucket, side: Side) -> None:
     """The customer's hashes as the registry knew them at its latest trade of the day."""
-    if state is not None:
-        bucket.state = state
-        bucket.id_hash = state.id_hash or bucket.id_hash
-        bucket.name_hash = state.name_hash or bucket.name_hash
+    bucket.organisation = side.organisation
+    bucket.id_hash = side.id_hash or bucket.id_hash
+    bucket.name_hash = side.name_hash or bucket.name_hash
 
 
 def _trade_dict(entry: tuple) -> dict:
