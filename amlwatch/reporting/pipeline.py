@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable
 import orjson
 
 from amlwatch.alerts import json_default
+from amlwatch.detectors.monitor import REFUSED
 from amlwatch.reporting.lvtr import LargeValueAggregator
 from amlwatch.reporting.risk import Dispositions, RiskRater
 
@@ -55,7 +56,7 @@ class ReportingMonitor:
     def observe(self, event):
         before = self.monitor.duplicates
         alerts = self.monitor.observe(event)
-        if self.monitor.duplicates != before:
+        if self.monitor.duplicates != before or _refused(self.monitor, event):
             return alerts
         out = []
         if self.lvtr is not None:
@@ -93,6 +94,12 @@ class ReportingMonitor:
         if out:
             self.records += len(out)
             self.sink(out)
+
+
+def _refused(monitor, event) -> bool:
+    """The core did not apply the event (a dead letter: skewed, conflicting, beyond the dedupe window).
+    It is not data for the reports either, as in the worker, whose stage 1 does not forward it."""
+    return any(r.event is event and r.reason.split(":", 1)[0] in REFUSED for r in monitor.rejected)
 
 
 class _AlertEvent:

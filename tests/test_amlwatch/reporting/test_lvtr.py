@@ -138,7 +138,8 @@ def test_a_late_trade_after_a_report_is_a_supplement_referring_to_it():
 
 
 def test_a_trade_too_late_to_assess_is_listed_not_dropped():
-    config = Config.from_mapping({"lvtr": {"late_days": 1}})
+    # A dedupe window longer than the days kept: else the core refuses the trade first (next test).
+    config = Config.from_mapping({"lvtr": {"late_days": 1}, "monitor": {"dedupe_window_hours": 240}})
     events = _stream("acc-b", "digital_rmb", {}, ["50000"])
     events.append(account("acc-tick3", ts(5, "00:30:00.000")))
     events.append(trade("acc-s", "acc-b", ts(1, "23:00:00.000"), token_id="late", price="100", method="digital_rmb"))
@@ -146,6 +147,19 @@ def test_a_trade_too_late_to_assess_is_listed_not_dropped():
     late = [r for r in records if r["record_type"] == "lvtr_late_unassessed"]
     assert {r["customer"] for r in late} == {"acc-b", "acc-s"} and late[0]["trade"]["amount"] == "100"
     assert monitor.lvtr.late_unassessed == 2
+
+
+def test_a_trade_the_core_refuses_is_a_dead_letter_not_report_data():
+    """Beyond the dedupe window the core refuses a trade (its id may be forgotten): it is dead-lettered,
+    and the reports take it no more than the worker's stage 1 forwards it."""
+    config = Config.from_mapping({"lvtr": {"late_days": 1}})
+    events = _stream("acc-b", "digital_rmb", {}, ["50000"])
+    events.append(account("acc-tick3", ts(5, "00:30:00.000")))
+    events.append(trade("acc-s", "acc-b", ts(1, "23:00:00.000"), token_id="late", price="100", method="digital_rmb"))
+    records, monitor, _ = reporting_run(events, config)
+    assert [r.reason.split(":")[0] for r in monitor.rejected] == ["late_beyond_dedupe_window"]
+    assert not [r for r in records if r["record_type"] == "lvtr_late_unassessed"]
+    assert monitor.lvtr.late_unassessed == 0 and {r["direction"] for r in lvtr_of(records)} == {"pay", "receive"}
 
 
 def test_gifts_and_duplicates_add_nothing():
