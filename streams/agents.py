@@ -242,7 +242,8 @@ class StreamRuntime:
         """Tracking a topic asks the broker for it, which auto-creates a missing one with the broker's
         defaults: the changelogs only once the Faust consumer is assigned, when they exist."""
         kafka = self.kafka
-        topics = [kafka.work_topic, kafka.keyed_topic, kafka.alerts_topic, kafka.deadletter_topic]
+        topics = [kafka.work_topic, kafka.keyed_topic, kafka.alerts_topic, kafka.deadletter_topic,
+                  self.config.lvtr.topic]
         if changelogs:
             topics += [table.changelog_topic.get_topic_name() for table in self.tables.values()]
         track_produced_topics(self.app.producer._ensure_producer(), topics)

@@ -97,10 +97,10 @@ def cmd_alerts_tail(args) -> int:
 
 
 def cmd_topics_create(args) -> int:
-    from .topics import all_topics, create_topics
+    from .topics import all_topics, create_topics, report_topics
 
     config = _kafka(args)
-    created = create_topics(config.kafka)
-    for topic in all_topics(config.kafka):
+    created = create_topics(config.kafka, extra=report_topics(config))
+    for topic in all_topics(config.kafka, report_topics(config)):
         print(f"{topic}: {'created' if topic in created else 'exists'}")
     return 0

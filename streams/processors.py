@@ -3,7 +3,12 @@
 `WorkProcessor` (stage 1, keyed by collection) runs the collection-scoped
 detectors; `KeyedProcessor` (stage 2, keyed by account) runs the account- and
 pair-scoped ones, and raises an alert on the partition of the account its
-detector names as owner (`Detector.scope`, `Detector.owner`). Both are plain objects so the ordering and routing can be
+detector names as owner (`Detector.scope`, `Detector.owner`). Stage 2 also
+aggregates the large-value reports of the accounts it owns
+(amlwatch/reporting/lvtr.py): stage 1, which holds the registry, puts each
+party's payment kind and hashes (`trade_sides`) on the forwarded trade, as a
+JSON line before the event's bytes, and stage 2 closes days on the low
+watermark its sources' markers give it. Both are plain objects so the ordering and routing can be
 tested without Kafka, and both pickle to a snapshot that the Faust agents
 keep in a changelog-backed table (the configuration and the anomaly model are
 left out of the snapshot and supplied again on restore).
@@ -22,6 +27,7 @@ from amlwatch.deadletter import dead_letter_record
 from amlwatch.detectors.monitor import REFUSED
 from amlwatch.engine import build_monitor
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
+from amlwatch.reporting.lvtr import LargeValueAggregator, Side, trade_sides
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
@@ -73,6 +79,9 @@ class _Processor:
                 continue
             late = self._take(message, parse)
             if late is not None:
+                a, o = self._before_late()
+                alerts.extend(a)
+                outs.extend(o)
                 a, o = self._process(*late)
                 alerts.extend(a)
                 outs.extend(o)
@@ -87,22 +96,27 @@ class _Processor:
             return None
         self.last_seq[message.source] = message.seq
         self.dirty = True
+        raw, sides = self._split(message.raw)
         try:
-            event = parse(message.raw)
+            event = parse(raw)
         except BadRecord:
             self.bad += 1
             return None
-        if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, message.raw)):
+        if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, raw, sides)):
             return None
-        return event, message.raw
+        return event, raw, sides
+
+    def _split(self, raw: bytes) -> tuple[bytes, Any]:
+        """The event's own bytes, and what the sender put before them (stage 2: the parties' sides)."""
+        return raw, None
 
     def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
         """Process what the watermark released, earliest first (at most `limit` events: `releasable`
         then says more are waiting); once all are, pass the progress on."""
         alerts: list[Alert] = []
         outs: list[Out] = []
-        for event, raw in self.buffer.release(limit):
-            a, o = self._process(event, raw)
+        for event, raw, sides in self.buffer.release(limit):
+            a, o = self._process(event, raw, sides)
             alerts.extend(a)
             outs.extend(o)
         if self.buffer.releasable:
@@ -123,9 +137,16 @@ class _Processor:
     def releasable(self) -> bool:
         return self.buffer.releasable
 
-    def _process(self, event: Event, raw: bytes) -> tuple[list[Alert], list[Out]]:
+    def _before_late(self) -> tuple[list[Alert], list[Out]]:
+        """What to process before a late event (stage 2: what arrived before it)."""
+        return [], []
+
+    def _process(self, event: Event, raw: bytes, sides: Any = None) -> tuple[list[Alert], list[Out]]:
         self.events += 1
+        duplicates = self.monitor.duplicates
         alerts = self._keep(self.monitor.observe(event), event)
+        if sides is not None and self.monitor.duplicates == duplicates:
+            self._aggregate(event, sides)
         if self.monitor.rejected:
             refused, outs = self._dead_letters(event, raw)
             return alerts, outs if refused else outs + self._forward(event, raw)
@@ -151,6 +172,13 @@ class _Processor:
         return alerts
 
     def _forward(self, event: Event, raw: bytes) -> list[Out]:
+        return []
+
+    def _aggregate(self, trade: TradeEvent, sides: list) -> None:
+        """Stage 2 only: a forwarded trade's large-value totals."""
+
+    def take_records(self) -> list[dict]:
+        """Report records raised since the last call (stage 2): the stage sends and archives them."""
         return []
 
     # -- snapshots ----------------------------------------------------------
@@ -190,7 +218,8 @@ class WorkProcessor(_Processor):
         if not self.out_topic or not isinstance(event, TradeEvent) or not event.paid:
             return []
         self.forwarded += 1
-        value = encode_event(f"w{self.partition}", self.forwarded, raw)
+        sides = trade_sides(event, self.monitor.registry, self.monitor.config.payment_kind)
+        value = encode_event(f"w{self.partition}", self.forwarded, orjson.dumps([list(s) for s in sides]) + b"\n" + raw)
         key = event.trade_id.encode()
         return [Out(self.out_topic, p, key, value, event.t) for p in keyed_targets(event, self.out_partitions)]
 
@@ -204,6 +233,55 @@ class KeyedProcessor(_Processor):
         super().__init__(partition, monitor, sources, "", 0)
         self.partitions = partitions
         monitor.time_guards = False       # a sparse share of the stream: stage 1 applied the time guards
+        config = monitor.config
+        self.lvtr = LargeValueAggregator(config.lvtr, config.payment_kind, owns=PartitionOwner(partition, partitions))
+        self.beyond_dedupe = 0
+        self.records: list[dict] = []
+
+    def _split(self, raw: bytes) -> tuple[bytes, Any]:
+        if raw[:1] != b"[":
+            return raw, None
+        head, _, raw = raw.partition(b"\n")
+        return raw, orjson.loads(head)    # plain lists while buffered: snapshots hold only state classes
+
+    def _aggregate(self, trade: TradeEvent, sides: list) -> None:
+        if trade.t < self.lvtr.watermark - self.monitor.dedupe_horizon:
+            # Replay's core refuses it (late_beyond_dedupe_window: its id may be forgotten, so it cannot be
+            # told from a copy), and this stage's core runs without time guards: a copy a restored stage-1
+            # partition sends again after the stream moved on must not count twice.
+            self.beyond_dedupe += 1
+            return
+        pay, receive = sides
+        self.records.extend(self.lvtr.observe_trade(trade, (Side(*pay), Side(*receive))))
+
+    def _before_late(self) -> tuple[list[Alert], list[Out]]:
+        """A late trade meets the watermark of its arrival: what the markers before it released is taken
+        first and the days they passed are closed. (Else a late trade in one batch with earlier ones, a
+        backlog or a restore, met a watermark behind them and joined a day replay had let go.)"""
+        return self.drain()
+
+    def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
+        """Also closes the large-value days the low watermark passed, once every released trade is in."""
+        alerts, outs = super().drain(limit)
+        if not self.buffer.releasable:
+            closed = self.lvtr.advance(self.low_watermark())
+            if closed:
+                self.dirty = True
+                self.records.extend(closed)
+        return alerts, outs
+
+    def low_watermark(self) -> float:
+        """Every trade before this time has been taken: the sources' least progress, or, once every source
+        is caught up (idle), the furthest any got, which is the latest event time in the stream, as replay's
+        watermark is at the same point."""
+        bound = self.buffer.bound()
+        if bound != math.inf:
+            return bound
+        return max(self.buffer.progress.values(), default=-math.inf)
+
+    def take_records(self) -> list[dict]:
+        records, self.records = self.records, []
+        return records
 
     def _keep(self, alerts: list[Alert], event: Event | None) -> list[Alert]:
         if not alerts or not isinstance(event, TradeEvent):
@@ -213,6 +291,19 @@ class KeyedProcessor(_Processor):
                 if partition_for(owners[alert.detector].owner(alert, event), self.partitions) == self.partition]
 
 
+class PartitionOwner:
+    """Whether an account's large-value totals belong to this stage-2 partition (picklable, for snapshots)."""
+
+    __slots__ = ("partition", "partitions")
+
+    def __init__(self, partition: int, partitions: int):
+        self.partition = partition
+        self.partitions = partitions
+
+    def __call__(self, account: str) -> bool:
+        return partition_for(account, self.partitions) == self.partition
+
+
 EXTERNAL_ATTRIBUTES = ("model", "watchlist")
 """Detector attributes that are inputs, not state: the anomaly model (over 1 MB) and a watchlist (read from
 its files or topic as they are now). A snapshot names them; the restoring worker supplies its own, so a
@@ -220,8 +311,10 @@ snapshot can neither carry a stale copy nor make the restore read files or topic
 
 
 def _externals(monitor) -> dict[str, Any]:
-    """Objects a snapshot refers to by name, supplied again on restore: the config, the model, a watchlist."""
-    refs: dict[str, Any] = {"config": monitor.config}
+    """Objects a snapshot refers to by name, supplied again on restore: the config (and its large-value and
+    payment-kind sections, outside the config hash), the model, a watchlist."""
+    config = monitor.config
+    refs: dict[str, Any] = {"config": config, "lvtr": config.lvtr, "payment_kind": config.payment_kind}
     for detector in monitor.detectors:
         for name in EXTERNAL_ATTRIBUTES:
             value = getattr(detector, name, None)

@@ -8,6 +8,12 @@ admitted by the gap guard first (streams/gaps.py), so a state takes its
 partition's messages one after another; what a batch released is processed
 in slices, its alerts and forwards sent after each. Offsets are committed by
 the stage's Checkpoint (streams/checkpoint.py) once a snapshot covers them.
+
+Stage 2's large-value report records go to `lvtr.topic` keyed by customer,
+and to the record archive's audit stream like the replay's (actions
+`report.lvtr`, `report.lvtr_late`), before the offsets that raised them are
+committed. Stage 1 re-reads its watchlists (files, topic) between batches,
+at most every `watchlist.reload_check_seconds`, without a restart.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ from typing import Any, Awaitable, Callable
 
 from aiokafka.errors import KafkaError
 
-from amlwatch.alerts import wall_clock_now
+import orjson
+
+from amlwatch.alerts import json_default, wall_clock_now
 from amlwatch.config import Config
+from amlwatch.reporting.pipeline import REPORT_ACTIONS
+from amlwatch.reporting.watchlist import WatchlistReloader
 
 from .checkpoint import Checkpoint
 from .codecs import encode_alert
@@ -63,6 +73,9 @@ class DetectionStage:
         self.metrics = metrics
         self.archive = archive
         self.procs: dict[int, Any] = {}
+        self.reports = 0
+        self._reloaders: dict[int, WatchlistReloader] = {}
+        """By id of the watchlist: partitions built from one config share none, each is reloaded."""
         self.lock = asyncio.Lock()
         self.phase = "idle"
         """What the stage awaits now (the worker's watchdog names it when the stage is held up)."""
@@ -83,6 +96,8 @@ class DetectionStage:
         """Handle a batch (Faust messages of this stage's topic) in slices of at most SLICE_SECONDS: after
         each, what was released is processed and sent and the event loop runs the other stages, so a
         large batch (a backlog) neither holds alerts back nor stalls the rest of the worker."""
+        if self.stage == 1:
+            await self._reload_watchlists()
         alerts, outs, touched = [], [], set()
         deadline = time.perf_counter() + SLICE_SECONDS
         for message in messages:
@@ -95,6 +110,7 @@ class DetectionStage:
             a, o = proc.handle(message.offset, message.value, self.parse)
             alerts.extend(a)
             outs.extend(o)
+            outs.extend(self._records(proc))
             touched.add(partition)
             if time.perf_counter() > deadline:
                 await self._emit(touched, alerts, outs)
@@ -112,6 +128,7 @@ class DetectionStage:
                 a, o = proc.drain(DRAIN_SLICE)
                 alerts.extend(a)
                 outs.extend(o)
+                outs.extend(self._records(proc))
                 if not proc.releasable:
                     break
                 await self._send_alerts(alerts, outs)
@@ -120,6 +137,41 @@ class DetectionStage:
                 if self.procs.get(partition) is not proc:
                     break                 # moved away while the loop ran the others
         await self._send_alerts(alerts, outs)
+
+    def _records(self, proc) -> list[Out]:
+        """A partition's new report records: archived now (committed with the alerts, before the offsets
+        that raised them), sent keyed by customer (consumers upsert by `report_id`)."""
+        records = proc.take_records()
+        if not records:
+            return []
+        topic = self.config.lvtr.topic
+        if self.archive is not None:
+            for record in records:
+                self.archive.append_audit(REPORT_ACTIONS[record["record_type"]], record=record)
+        self.reports += len(records)
+        return [Out(topic, None, record["customer"].encode(), orjson.dumps(record, default=json_default))
+                for record in records]
+
+    async def _reload_watchlists(self) -> None:
+        """Re-read each partition's watchlist when its files (or topic) changed, at most every
+        `watchlist.reload_check_seconds` (in a thread: a topic read blocks); entries apply from their
+        effective event time, so a reload changes nothing for events before it (docs/REPORTING.md)."""
+        every = self.config.watchlist.reload_check_seconds
+        for proc in list(self.procs.values()):
+            for detector in proc.monitor.detectors:
+                watchlist = getattr(detector, "watchlist", None)
+                if detector.name != "watchlist.hit" or watchlist is None:
+                    continue
+                reloader = self._reloaders.get(id(watchlist))
+                if reloader is None or reloader.watchlist is not watchlist:
+                    reloader = self._reloaders[id(watchlist)] = WatchlistReloader(watchlist, every)
+                if time.time() - reloader.last < every:
+                    continue
+                self.phase = "watchlist reload"
+                if await asyncio.to_thread(reloader.check, time.time()):
+                    log.info("watchlist reloaded", extra={"stage": self.stage, "partition": proc.partition,
+                                                          "watchlist.version": watchlist.version})
+                self.phase = "process"
 
     async def _send_alerts(self, alerts: list, outs: list) -> None:
         if alerts:
@@ -220,7 +272,10 @@ class DetectionStage:
 
     def forget(self, partition: int) -> None:
         """Drop a partition's in-memory state: it is reloaded from the table when next needed."""
-        self.procs.pop(partition, None)
+        proc = self.procs.pop(partition, None)
+        if proc is not None:
+            for detector in proc.monitor.detectors:
+                self._reloaders.pop(id(getattr(detector, "watchlist", None)), None)
         self.checkpoint.forget(partition)
 
     def log_waiting(self) -> None:

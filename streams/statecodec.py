@@ -68,6 +68,7 @@ STATE_MODULES = (
     "amlwatch.detectors.",
     "amlwatch.events",
     "amlwatch.config",
+    "amlwatch.reporting.lvtr",
     "amlwatch.reporting.settings",
     "amlwatch.alerts",
     "amlwatch.models.anomaly",

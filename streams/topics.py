@@ -1,8 +1,9 @@
 """amlwatch's topics: names from the [kafka] config, created explicitly with kafka-python's admin.
 
-Faust creates only its own changelog topics; the input, alert, dead-letter and
-internal work topics are made here with explicit partitions, replication and
-retention, so a worker never depends on broker auto-creation.
+Faust creates only its own changelog topics; the input, alert, dead-letter,
+internal work and reporting (`lvtr.topic`, `risk.topic`) topics are made here
+with explicit partitions, replication and retention, so a worker never depends
+on broker auto-creation.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import logging
 import time
 
-from amlwatch.config import KafkaConfig
+from typing import Iterable
+
+from amlwatch.config import Config, KafkaConfig
 from amlwatch.errors import AmlwatchError
 from amlwatch.events import Event
 
@@ -40,9 +43,15 @@ def input_key(event: Event) -> str:
     return event.token_id
 
 
-def all_topics(kafka: KafkaConfig) -> list[str]:
+def report_topics(config: Config) -> list[str]:
+    """The reporting duties' topics (docs/REPORTING.md): large-value reports keyed by customer, ratings by
+    subject, both idempotent by their record id like alerts by alert_id."""
+    return [config.lvtr.topic, config.risk.topic]
+
+
+def all_topics(kafka: KafkaConfig, extra: Iterable[str] = ()) -> list[str]:
     return [*input_topics(kafka).values(), kafka.alerts_topic, kafka.deadletter_topic, kafka.work_topic,
-            kafka.keyed_topic]
+            kafka.keyed_topic, *(t for t in extra if t)]
 
 
 def topic_configs(kafka: KafkaConfig) -> dict[str, str]:
@@ -54,8 +63,9 @@ def topic_configs(kafka: KafkaConfig) -> dict[str, str]:
             "message.timestamp.type": "LogAppendTime"}
 
 
-def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:
-    """Create whichever amlwatch topics are missing; returns the names created. Waits for leaders."""
+def create_topics(kafka: KafkaConfig, timeout: float = 60.0, extra: Iterable[str] = ()) -> list[str]:
+    """Create whichever amlwatch topics are missing (and the `extra` ones: `report_topics`); returns the
+    names created. Waits for leaders."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -67,7 +77,8 @@ def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:
         raise TopicError(f"no Kafka broker answered at {kafka.bootstrap}", "kafka.bootstrap") from None
     try:
         existing = set(admin.list_topics())
-        wanted = [t for t in all_topics(kafka) if t not in existing]
+        topics = all_topics(kafka, extra)
+        wanted = [t for t in topics if t not in existing]
         if wanted:
             new = [NewTopic(t, kafka.partitions, kafka.replication, topic_configs=topic_configs(kafka))
                    for t in wanted]
@@ -77,7 +88,7 @@ def create_topics(kafka: KafkaConfig, timeout: float = 60.0) -> list[str]:
                 pass
             log.info("created topics", extra={"topics": wanted, "partitions": kafka.partitions,
                                               "replication": kafka.replication})
-        _wait_ready(admin, all_topics(kafka), timeout)
+        _wait_ready(admin, topics, timeout)
         return wanted
     finally:
         admin.close()

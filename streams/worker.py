@@ -40,7 +40,7 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
 
     from .agents import StreamRuntime
     from .app import make_app
-    from .topics import create_topics
+    from .topics import create_topics, report_topics
 
     worker_id = config.service.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     configure_logging, WorkerMetrics, HealthServer = _ops()
@@ -49,7 +49,7 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
     # One directory per worker id, so several workers on one host never share local table files.
     data_dir = Path(data_dir or Path(config.service.data_dir) / worker_id)
     data_dir.mkdir(parents=True, exist_ok=True)
-    create_topics(config.kafka)
+    create_topics(config.kafka, extra=report_topics(config))
     app = make_app(config.kafka, data_dir, web_port)
     metrics = None
     if WorkerMetrics is not None:

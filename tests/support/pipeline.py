@@ -51,6 +51,8 @@ class InMemoryPipeline:
                                                         [f"w{i}" for i in range(work_partitions)])
                            for p in range(work_partitions)})
         self.alerts = []
+        self.reports = []
+        """Large-value report records the keyed partitions raised (at least once: copies after crashes)."""
         self.dead = []
         self.idle_sent = set()
         self.saved: dict = {}
@@ -116,6 +118,7 @@ class InMemoryPipeline:
             self._send(outs)
         alerts, outs = proc.drain()
         self.alerts.extend(alerts)
+        self.reports.extend(proc.take_records())
         self._send(outs)
         if self.saving and self.rng.random() < 0.3:
             self.saved[name] = proc.snapshot()
@@ -160,4 +163,5 @@ class InMemoryPipeline:
             for name in self.procs:
                 alerts, outs = self.procs[name].drain()
                 self.alerts.extend(alerts)
+                self.reports.extend(self.procs[name].take_records())
                 self._send(outs)

@@ -30,7 +30,7 @@ def test_every_error_has_the_root_and_keeps_its_old_base(error, base):
 
 
 def test_a_topic_error_is_one_line_naming_the_topic_not_a_traceback(monkeypatch, capsys):
-    def missing(kafka, timeout=60.0):
+    def missing(kafka, timeout=60.0, extra=()):
         raise TopicError("topic shop.trades not found", "shop.trades")
 
     monkeypatch.setattr(topics, "create_topics", missing)
@@ -40,7 +40,7 @@ def test_a_topic_error_is_one_line_naming_the_topic_not_a_traceback(monkeypatch,
 
 
 def test_the_field_leads_the_line_when_the_message_does_not_say_it(monkeypatch, capsys):
-    def unreachable(kafka, timeout=60.0):
+    def unreachable(kafka, timeout=60.0, extra=()):
         raise TopicError("no Kafka broker answered at 127.0.0.1:1", "kafka.bootstrap")
 
     monkeypatch.setattr(topics, "create_topics", unreachable)
