@@ -8,64 +8,18 @@ they give the same late reports, supplements and unassessed records.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-import orjson
 import pytest
 from support.pipeline import InMemoryPipeline
+from support.reporting import HEARTBEAT, comparable, late_trades, replay_reports
 from support.streamgen import make_stream
 
 from amlwatch.config import Config
-from amlwatch.deadletter import DeadLetterFile
-from amlwatch.engine import build_monitor
-from amlwatch.events import BadRecord, parse_event
-from amlwatch.replay import replay
-from amlwatch.reporting.pipeline import ListSink, ReportingMonitor
 from amlwatch.streams.processors import KeyedProcessor, build_stage_monitor
 
 # Low lines so a small stream yields many reports; closed days kept half a day, so trades 12 to 42 hours
 # late (within the core's 48-hour dedupe window) give late reports, supplements and unassessed records.
 CONFIG = Config.from_mapping({"lvtr": {"cash_threshold": "500", "individual_domestic_threshold": "2000",
                                        "late_days": 0.5}})
-HEARTBEAT = orjson.dumps({"type": "account", "event_id": "heartbeat", "ts": "2100-01-01T00:00:00+08:00",
-                          "account_id": "amlwatch-heartbeat", "action": "register"})
-
-
-def late_trades(lines: list[bytes]) -> list[bytes]:
-    """Copies of the stream's last paid trades dated 12 to 42 hours before its end, in steps of 3 hours, on
-    one token: they reach the worker in the file's order (a supplement's running total depends on it, and
-    late trades on different input partitions have no order but their arrival)."""
-    events = []
-    for raw in lines:
-        try:
-            events.append((parse_event(raw), raw))
-        except BadRecord:
-            continue
-    last = max(events, key=lambda e: e[0].t)[0]
-    trades = [orjson.loads(raw) for event, raw in events if event.type == "trade" and event.paid]
-    out = []
-    token = {"collection_id": trades[-1]["collection_id"], "token_id": trades[-1]["token_id"]}
-    for n, record in enumerate(trades[-11:]):
-        ts = datetime.fromisoformat(last.ts) - timedelta(hours=12 + 3 * n)
-        record.update(event_id=f"late-{n}", trade_id=f"late-{n}", ts=ts.isoformat(timespec="milliseconds"),
-                      price="1500.00", **token)
-        out.append(orjson.dumps(record))
-    return out
-
-
-def replay_reports(lines: list[bytes]) -> list[dict]:
-    sink = ListSink()
-    monitor = ReportingMonitor(build_monitor(CONFIG, with_model=False), CONFIG, sink, ratings=False)
-    replay(enumerate(lines, 1), monitor, lambda alerts: None, DeadLetterFile(None))
-    return sink.records
-
-
-def comparable(records: list[dict]) -> dict[str, dict]:
-    """By report id (consumers upsert by it); `watermark` says where the emitting process was, which is
-    replay's latest event time and a partition's low watermark in the worker."""
-    return {r["report_id"]: {k: v for k, v in r.items() if k != "watermark"} for r in records}
-
-
 def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
     """Everything produced (or to be read again) so far through both stages, with crashes on the way if
     `crashes` (`run` without its final crashes, which assume the stream ended with the heartbeat)."""
@@ -79,7 +33,7 @@ def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
 def test_worker_stages_give_the_replay_reports_including_late_ones(seed):
     lines = make_stream(seed=seed, trades=900, hours=120)
     late = late_trades(lines)
-    want = comparable(replay_reports(lines + late + [HEARTBEAT]))
+    want = comparable(replay_reports(lines + late + [HEARTBEAT], CONFIG))
     pipeline = InMemoryPipeline(CONFIG, input_partitions=3, work_partitions=4, seed=seed)
     pipeline.produce(lines)
     take_all(pipeline)

@@ -28,6 +28,8 @@ def kafka_env(bootstrap: str, partitions: int = 4) -> dict[str, str]:
            "AMLWATCH_ANOMALY__ENABLED": "false"}
     for name in ("accounts", "collections", "trades", "alerts", "deadletter", "work", "keyed"):
         env[f"AMLWATCH_KAFKA__{name.upper()}_TOPIC"] = f'"{tag}.{name}"'
+    env["AMLWATCH_LVTR__TOPIC"] = f'"{tag}.reports"'
+    env["AMLWATCH_RISK__TOPIC"] = f'"{tag}.ratings"'
     return env
 
 
