@@ -139,13 +139,13 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
         out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
         dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
         dead_letters = DeadLetterFile(dead)
+        bounds = {"since": parse_bound(since, "--since"), "until": parse_bound(until, "--until")}
         if reports:
             from amlwatch.reporting.commands import with_reports
 
-            monitor, record = with_reports(stack, monitor, config, reports, record)
+            monitor, record = with_reports(stack, monitor, config, reports, record, since=bounds["since"])
         update, close = progress_bar()
         try:
-            bounds = {"since": parse_bound(since, "--since"), "until": parse_bound(until, "--until")}
             if record:
                 summary = archive_replay(records, monitor, record, out, dead_letters, source=source,
                                          progress=update, commit_every=config.archive.commit_every, **bounds)

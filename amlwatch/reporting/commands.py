@@ -380,12 +380,12 @@ def cmd_watchlist_hash(args) -> int:
     return 0
 
 
-def with_reports(stack, monitor, config, reports_path, record):
+def with_reports(stack, monitor, config, reports_path, record, since: float | None = None):
     """The replay hook of `amlwatch replay --reports FILE [--record DIR]`: the monitor wrapped so its
     large-value reports and ratings go to FILE (and, with --record, to the archive's audit stream).
 
     Returns the wrapped monitor and what `archive_replay` should write to (an open `RecordArchive`
-    closed by `stack`, or None)."""
+    closed by `stack`, or None). `since` (--since, epoch seconds) holds back the days and ratings before it."""
     from amlwatch.records import open_archive
     from amlwatch.reporting.pipeline import ArchiveRecordSink, JsonLinesSink, ReportingMonitor
 
@@ -393,4 +393,4 @@ def with_reports(stack, monitor, config, reports_path, record):
     if record:
         record = stack.enter_context(open_archive(record, config))
         sink = ArchiveRecordSink(record, sink)
-    return ReportingMonitor(monitor, config, sink), record
+    return ReportingMonitor(monitor, config, sink, since=since), record

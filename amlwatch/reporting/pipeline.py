@@ -19,6 +19,7 @@ import orjson
 
 from amlwatch.alerts import json_default
 from amlwatch.detectors.monitor import REFUSED
+from amlwatch.events import parse_time
 from amlwatch.reporting.lvtr import LargeValueAggregator
 from amlwatch.reporting.risk import Dispositions, RiskRater
 
@@ -31,9 +32,15 @@ class ReportingMonitor:
     """A `Monitor` whose events also feed large-value reports and risk ratings."""
 
     def __init__(self, monitor, config, sink: Callable[[list[dict]], None], *,
-                 dispositions: Dispositions | None = None, lvtr: bool = True, ratings: bool = True):
+                 dispositions: Dispositions | None = None, lvtr: bool = True, ratings: bool = True,
+                 since: float | None = None):
+        """`since` (replay --since): events before it still build the state, but no report of a day that
+        ended by then and no rating of an event before it is written (as no alert raised before it is)."""
         self.monitor = monitor
         self.sink = sink
+        self.since = since
+        self.skipped = 0
+        """Records held back by `since`."""
         self.lvtr = LargeValueAggregator(config.lvtr, config.payment_kind) if lvtr else None
         self.rater = RiskRater(config.risk, monitor.registry, dispositions) if ratings else None
         self.records = 0
@@ -63,9 +70,7 @@ class ReportingMonitor:
             out.extend(self.lvtr.observe(event, self.monitor.registry))
         if self.rater is not None:
             out.extend(self.rater.observe(event, alerts))
-        if out:
-            self.records += len(out)
-            self.sink(out)
+        self._emit(out)
         return alerts
 
     def advance(self, t: float):
@@ -91,9 +96,18 @@ class ReportingMonitor:
         return self.rater.observe(_AlertEvent(alert), [alert])
 
     def _emit(self, out: list[dict]) -> None:
+        if out and self.since is not None:
+            kept = [record for record in out if self._from_since(record)]
+            self.skipped += len(out) - len(kept)
+            out = kept
         if out:
             self.records += len(out)
             self.sink(out)
+
+    def _from_since(self, record: dict) -> bool:
+        if "day" in record:               # lvtr, lvtr_late_unassessed: the day must end after `since`
+            return self.lvtr.day_end(self.lvtr.day_number(record["day"])) > self.since
+        return record.get("ts") is None or parse_time(record["ts"]).timestamp() >= self.since
 
 
 def _refused(monitor, event) -> bool:
@@ -108,8 +122,6 @@ class _AlertEvent:
     __slots__ = ("t", "ts", "event_id")
 
     def __init__(self, alert):
-        from amlwatch.events import parse_time
-
         self.ts = alert.ts
         self.t = parse_time(alert.ts).timestamp()
         self.event_id = alert.event_id

@@ -12,7 +12,7 @@ from amlwatch.cli import main
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.detectors.monitor import Monitor
-from amlwatch.events import parse_event
+from amlwatch.events import parse_event, parse_time
 from amlwatch.replay import replay
 from amlwatch.reporting.lvtr import LargeValueAggregator
 from amlwatch.reporting.pipeline import ListSink, ReportingMonitor
@@ -139,3 +139,29 @@ def test_alerts_released_by_the_watermark_or_the_end_of_the_stream_are_rated():
         assert released, release
         ghost = [r for r in sink.records[before:] if r["subject"] == "acc-ghost"]
         assert ghost and any(reason["rule"].startswith("alerts.") for reason in ghost[-1]["reasons"]), release
+
+
+def test_replay_since_writes_no_report_of_a_day_before_it(stream, tmp_path):
+    """`--since T`: events before T still build the state, so the days from T on are reported as a full
+    replay reports them; no day that ended by T and no rating of an event before T is written."""
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[lvtr]\ncash_threshold = "500"\nindividual_domestic_threshold = "2000"\n')
+
+    def written(*since: str) -> list[dict]:
+        out = tmp_path / f"reports{len(since)}.jsonl"
+        assert main(["replay", str(stream), "--config", str(config_file), "--no-model", "--reports", str(out),
+                     "--alerts-out", str(tmp_path / "alerts.jsonl"), *since]) == 0
+        return [orjson.loads(line) for line in out.read_bytes().splitlines()]
+
+    full = written()
+    days = sorted({r["day"] for r in full if r["record_type"] == "lvtr"})
+    assert len(days) >= 3
+    since = f"{days[1]}T12:00:00+08:00"          # halfway through the second day
+    part = written("--since", since)
+    t = parse_time(since).timestamp()
+    assert {r["day"] for r in part if r["record_type"] == "lvtr"} == set(days[1:])
+    assert [r for r in part if r["record_type"] == "lvtr"] == [r for r in full if r["record_type"] == "lvtr"
+                                                                 and r["day"] >= days[1]]
+    ratings = [r for r in part if r["record_type"] == "risk_rating"]
+    assert ratings and all(parse_time(r["ts"]).timestamp() >= t for r in ratings)
+    assert ratings == [r for r in full if r["record_type"] == "risk_rating" and parse_time(r["ts"]).timestamp() >= t]
