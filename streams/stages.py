@@ -30,7 +30,7 @@ import orjson
 from amlwatch.alerts import json_default, wall_clock_now
 from amlwatch.config import Config
 from amlwatch.reporting.pipeline import REPORT_ACTIONS
-from amlwatch.reporting.watchlist import WatchlistReloader
+from amlwatch.reporting.watchlist import WatchlistError, WatchlistReloader
 
 from .checkpoint import Checkpoint
 from .codecs import encode_alert
@@ -74,6 +74,7 @@ class DetectionStage:
         self.archive = archive
         self.procs: dict[int, Any] = {}
         self.reports = 0
+        self.watchlist_errors = 0
         self._reloaders: dict[int, WatchlistReloader] = {}
         """By id of the watchlist: partitions built from one config share none, each is reloaded."""
         self.lock = asyncio.Lock()
@@ -168,9 +169,14 @@ class DetectionStage:
                 if time.time() - reloader.last < every:
                     continue
                 self.phase = "watchlist reload"
-                if await asyncio.to_thread(reloader.check, time.time()):
-                    log.info("watchlist reloaded", extra={"stage": self.stage, "partition": proc.partition,
-                                                          "watchlist.version": watchlist.version})
+                try:
+                    if await asyncio.to_thread(reloader.check, time.time()):
+                        log.info("watchlist reloaded", extra={"stage": self.stage, "partition": proc.partition,
+                                                              "watchlist.version": watchlist.version})
+                except WatchlistError as error:     # refused whole: the lists in force stay in force
+                    self.watchlist_errors += 1
+                    log.error("watchlist reload refused", extra={"partition": proc.partition, "field": error.field,
+                                                                 "error": str(error)})
                 self.phase = "process"
 
     async def _send_alerts(self, alerts: list, outs: list) -> None:
