@@ -30,7 +30,10 @@ def _until(bootstrap: str, topic: str, want: set[str], timeout: float) -> dict[s
 
 
 @pytest.mark.slow
-def test_workers_give_the_replay_large_value_reports_and_archive_them(kafka_bootstrap, tmp_path):
+@pytest.mark.parametrize("kill", [False, True], ids=["clean", "sigkill"])
+def test_workers_give_the_replay_large_value_reports_and_archive_them(kafka_bootstrap, tmp_path, kill):
+    """With `kill`, one worker is SIGKILLed once the stream's days closed: the survivor restores its
+    account partitions' aggregators from their snapshots and the late trades still meet the kept days."""
     env = kafka_env(kafka_bootstrap, partitions=3)
     env.update({"AMLWATCH_LVTR__CASH_THRESHOLD": '"500"', "AMLWATCH_LVTR__INDIVIDUAL_DOMESTIC_THRESHOLD": '"2000"',
                 "AMLWATCH_LVTR__LATE_DAYS": "0.5"})
@@ -51,12 +54,16 @@ def test_workers_give_the_replay_large_value_reports_and_archive_them(kafka_boot
         got = _until(kafka_bootstrap, topic, closed_by_stream, 150)
         assert closed_by_stream <= got.keys(), workers[0].output()[-3000:]
         time.sleep(3)                       # every input partition caught up (idle) and said so
+        if kill:
+            workers[0].kill()               # no goodbye, no final commit
+            time.sleep(10)                  # the survivor is assigned its partitions and restores them
         produce(late, config.kafka)
-        got = _until(kafka_bootstrap, topic, closed_by_stream | after_late, 90)
-        assert closed_by_stream | after_late <= got.keys(), workers[0].output()[-3000:]
+        got = _until(kafka_bootstrap, topic, closed_by_stream | after_late, 180)   # a rebalance after a kill
+        assert closed_by_stream | after_late <= got.keys(), (len(after_late - got.keys()),
+                                                             workers[-1].output()[-3000:])
         time.sleep(3)
         produce([HEARTBEAT], config.kafka)
-        got = _until(kafka_bootstrap, topic, set(want), 90)
+        got = _until(kafka_bootstrap, topic, set(want), 180)
         time.sleep(2)                       # anything extra would come now
         got = _until(kafka_bootstrap, topic, set(want), 10)
     finally:
@@ -68,4 +75,7 @@ def test_workers_give_the_replay_large_value_reports_and_archive_them(kafka_boot
     for directory in sorted(p for p in (tmp_path / "records").iterdir() if p.is_dir()):
         archived.update(comparable([*archived_records(directory, "lvtr"),
                                     *archived_records(directory, "lvtr_late_unassessed")]))
-    assert archived == want, "every report sent is in a worker's record archive"
+    if kill:                                # the killed worker's last uncommitted records may be missing
+        assert archived.items() <= want.items() and closed_by_stream <= archived.keys()
+    else:
+        assert archived == want, "every report sent is in a worker's record archive"
