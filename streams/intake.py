@@ -27,7 +27,13 @@ from amlwatch.config import KafkaConfig
 log = logging.getLogger("amlwatch.streams.intake")
 
 BATCH = 500
-"""Records taken per fetch at most (about 20 ms of routing: the other stages wait meanwhile)."""
+"""Records taken per fetch at most while caught up (about 20 ms of routing: the other stages wait
+meanwhile)."""
+BACKLOG_BATCH = 2000
+"""Records taken per fetch at most while the previous fetch came back full (a backlog, where alerts are
+late anyway): each batch pays a producer flush, an archive fsync and a round of progress markers, so
+four times fewer batches leave more of the worker to detection. Live traffic (5,000 events/s arrive
+as about 250 a fetch) never fills BATCH and keeps the small batches and their latency."""
 STOP_COMMIT_SECONDS = 5.0
 """How long a stopping worker tries to commit what it routed."""
 
@@ -73,9 +79,11 @@ class Intake:
             fetch_max_wait_ms=50)
         consumer.subscribe(self.topics, listener=_Revocations(self))
         await consumer.start()
+        limit = BATCH
         try:
             while True:
-                batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=BATCH)
+                batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=limit)
+                limit = BACKLOG_BATCH if sum(map(len, batch.values())) >= BATCH else BATCH
                 if batch:
                     async with self.routing:
                         self.uncommitted.update(await self.route(batch))
