@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import sys
 import tempfile
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = make_stream(seed=9, trades=args.trades, accounts=500, hours=24 * 10) + [orjson.dumps(HEARTBEAT)]
     with tempfile.TemporaryDirectory() as tmp:
         profile = cProfile.Profile() if args.profile else None
+        gc.disable()              # as a worker runs (streams/worker.py): collections only on its timer
+        gc.freeze()
         started = time.process_time()
         if profile is not None:
             profile.enable()
