@@ -38,6 +38,12 @@ STOP_COMMIT_SECONDS = 5.0
 """How long a stopping worker tries to commit what it routed."""
 
 
+def fetch_limit(fetched: int) -> int:
+    """Records to take at most in the next fetch, after one that brought `fetched`: a full one means a
+    backlog."""
+    return BACKLOG_BATCH if fetched >= BATCH else BATCH
+
+
 def router_group(kafka: KafkaConfig) -> str:
     return f"{kafka.app_id}-router"
 
@@ -83,7 +89,7 @@ class Intake:
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=limit)
-                limit = BACKLOG_BATCH if sum(map(len, batch.values())) >= BATCH else BATCH
+                limit = fetch_limit(sum(map(len, batch.values())))
                 if batch:
                     async with self.routing:
                         self.uncommitted.update(await self.route(batch))
