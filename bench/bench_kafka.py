@@ -46,20 +46,38 @@ def throughput(bootstrap: str, tmp: Path, trades: int) -> dict:
     consumer = KafkaConsumer(kafka.alerts_topic, bootstrap_servers=bootstrap.split(","),
                              auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15000)
     first = last = None
+    cpu_first = cpu_last = None
     count = 0
     try:
         for message in consumer:
             now = time.monotonic()
-            first = first or now
+            if first is None:
+                first, cpu_first = now, _cpu_seconds(worker.proc.pid)
+            elif count % 500 == 0:
+                cpu_last = _cpu_seconds(worker.proc.pid)
             last = now
             count += 1
+        cpu_last = _cpu_seconds(worker.proc.pid) if cpu_last is None else cpu_last
     finally:
         consumer.close()
         worker.stop()
     _delete_topics(bootstrap, kafka.app_id.removeprefix("t-"))
     seconds = (last - first) if first and last and last > first else float("nan")
+    cpu = (cpu_last - cpu_first) if cpu_first is not None and cpu_last is not None else float("nan")
     return {"events": len(lines), "alerts": count, "seconds": round(seconds, 2),
-            "events_per_second": round(len(lines) / seconds) if seconds == seconds else None}
+            "events_per_second": round(len(lines) / seconds) if seconds == seconds else None,
+            "worker_cpu_seconds": round(cpu, 2),
+            "events_per_worker_cpu_second": round(len(lines) / cpu) if cpu == cpu and cpu > 0 else None}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) the worker process has used: unlike its wall time, next to nothing of
+    what other processes on a shared machine take from it. None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _delete_topics(bootstrap: str, tag: str) -> None:
@@ -236,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {"throughput_one_worker": tp, "latency": lats, "targets": {"events_per_second": 20000, "p99_ms": 250}}
     print(f"{'events/s per worker (end to end)':<40}{tp['events_per_second']}")
     print(f"{'events':<40}{tp['events']}  in {tp['seconds']} s, {tp['alerts']} alerts")
+    print(f"{'events per worker CPU second':<40}{tp['events_per_worker_cpu_second']}"
+          f"  ({tp['worker_cpu_seconds']} CPU s, first to last alert)")
     for lat in lats:
         print(f"{'latency at ' + str(lat['rate']) + ' ev/s p50 / p99 / max ms':<40}"
               f"{lat['p50_ms']} / {lat['p99_ms']} / {lat['max_ms']}  ({lat['alerts_seen']}/{lat['alerts_expected']})")

@@ -17,6 +17,8 @@ from amlwatch.config import KafkaConfig
 
 SESSION_TIMEOUT = 10.0
 """Seconds before the group gives a dead worker's partitions to the others."""
+PRODUCER_BATCH_BYTES = 256 * 1024
+"""A producer batch (one partition's messages in one request) is closed at this size, or after the linger."""
 
 
 def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = None) -> faust.App:
@@ -36,6 +38,9 @@ def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = No
         processing_guarantee="at_least_once",
         producer_acks=-1,
         producer_linger=0.005,
+        # Alerts are one message each (keyed by alert id): 16 KB batches (the default) held about 15,
+        # so a backfill raising thousands a second sent a produce request every few alerts.
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
         broker_session_timeout=SESSION_TIMEOUT,

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import orjson
 
-from amlwatch.alerts import Alert
+from amlwatch.alerts import Alert, json_default
 from amlwatch.deadletter import dead_letter_record
 from amlwatch.errors import AmlwatchError
 from amlwatch.events import BadRecord
@@ -100,9 +100,12 @@ def decode_work(value: bytes) -> WorkEvent | WorkMarker:
     raise CodecError(f"unknown work message {value[:20]!r}")
 
 
-def encode_alert(alert: Alert, detected_at: str | None = None) -> tuple[bytes, bytes]:
-    """(key, value): the alert id and the contract JSON."""
-    return alert.alert_id.encode(), alert.to_json(detected_at)
+def encode_alert(alert: Alert | dict, detected_at: str | None = None) -> tuple[bytes, bytes]:
+    """(key, value): the alert id and the contract JSON. Given the contract dict (`Alert.to_dict`), it is
+    not built again: a worker builds it once per alert for this and for the record archive (each build
+    hashes the alert id twice)."""
+    record = alert if isinstance(alert, dict) else alert.to_dict(detected_at)
+    return record["alert_id"].encode(), orjson.dumps(record, default=json_default)
 
 
 def encode_dead_letter(raw: bytes, error: BadRecord, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:

@@ -27,9 +27,21 @@ from amlwatch.config import KafkaConfig
 log = logging.getLogger("amlwatch.streams.intake")
 
 BATCH = 500
-"""Records taken per fetch at most (about 20 ms of routing: the other stages wait meanwhile)."""
+"""Records taken per fetch at most while caught up (about 20 ms of routing: the other stages wait
+meanwhile)."""
+BACKLOG_BATCH = 2000
+"""Records taken per fetch at most while the previous fetch came back full (a backlog, where alerts are
+late anyway): each batch pays a producer flush, an archive fsync and a round of progress markers, so
+four times fewer batches leave more of the worker to detection. Live traffic (5,000 events/s arrive
+as about 250 a fetch) never fills BATCH and keeps the small batches and their latency."""
 STOP_COMMIT_SECONDS = 5.0
 """How long a stopping worker tries to commit what it routed."""
+
+
+def fetch_limit(fetched: int) -> int:
+    """Records to take at most in the next fetch, after one that brought `fetched`: a full one means a
+    backlog."""
+    return BACKLOG_BATCH if fetched >= BATCH else BATCH
 
 
 def router_group(kafka: KafkaConfig) -> str:
@@ -73,9 +85,11 @@ class Intake:
             fetch_max_wait_ms=50)
         consumer.subscribe(self.topics, listener=_Revocations(self))
         await consumer.start()
+        limit = BATCH
         try:
             while True:
-                batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=BATCH)
+                batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=limit)
+                limit = fetch_limit(sum(map(len, batch.values())))
                 if batch:
                     async with self.routing:
                         self.uncommitted.update(await self.route(batch))

@@ -182,14 +182,15 @@ class DetectionStage:
     async def _send_alerts(self, alerts: list, outs: list) -> None:
         if alerts:
             now = wall_clock_now()
-            for alert in alerts:
-                key, value = encode_alert(alert, now)
+            records = [alert.to_dict(now) for alert in alerts]
+            for record in records:
+                key, value = encode_alert(record)
                 outs.append(Out(self.kafka.alerts_topic, None, key, value))
             if self.metrics is not None:
                 self.metrics.alerts_out(alerts)
             if self.archive is not None:
-                for alert in alerts:
-                    self.archive.append_alert(alert, detected_at=now)
+                for record in records:
+                    self.archive.append_alert(record)
             self.alerts += len(alerts)
         self.phase = "send"
         await self.send(outs)

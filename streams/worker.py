@@ -13,9 +13,6 @@ from amlwatch.config import Config
 
 log = logging.getLogger("amlwatch.streams.worker")
 
-WORKER_GC_THRESHOLDS = (10_000, 10, 1000)
-"""Young generations collected often enough to stay small (each pass a few milliseconds), full
-passes rare (Python's default is every 10 middle ones)."""
 FREEZE_SECONDS = 0.25
 """How often what survived is moved out of the collector's sight (gc.freeze)."""
 FULL_COLLECTION_SECONDS = 600.0
@@ -63,11 +60,14 @@ def run_worker(config: Config, *, data_dir: str | None = None, web_port: int | N
         # Segments are sealed on a thread: inline, verifying and compressing a full 256 MB segment
         # paused the worker for seconds, about once a minute at 5,000 events/s.
         archive = open_archive(Path(archive_dir) / worker_id, config, on_seal=on_seal, background_seals=True)
-    # A worker allocates many short-lived objects beside a large, long-lived detector state, with few
-    # reference cycles (reference counting frees nearly everything). Collector passes over much of that
-    # state pause the worker for up to a second, which shows as alert latency: young passes are kept
-    # small, full ones rare, and what exists at start (libraries, the model) is left out of them.
-    gc.set_threshold(*WORKER_GC_THRESHOLDS)
+    # A worker allocates many short-lived objects beside a large, long-lived detector state, with next
+    # to no reference cycles (reference counting frees nearly everything): the router and both stages
+    # left 69 objects in cycles over a 20,000-trade backfill (bench/bench_worker_path.py). Collector
+    # passes found nothing and cost: full ones over that state paused the worker for up to a second
+    # (alert latency), and young ones, kept small (10,000 objects, a few ms each), still took 15-19% of
+    # the worker path's CPU. So the collector runs only on the timer below, every ten minutes; survivors
+    # are still frozen, so a pass that something else starts stays small.
+    gc.disable()
     runtime = StreamRuntime(app, config, with_model=with_model, metrics=metrics, archive=archive)
     gc.freeze()
     app.timer(FREEZE_SECONDS, name="gc-freeze")(_freeze_survivors)
@@ -108,6 +108,8 @@ async def _freeze_survivors() -> None:
 
 
 async def _collect_everything() -> None:
+    """The only collection a worker makes (automatic passes are off): reference cycles anywhere, frozen
+    or not, are freed at this pace."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

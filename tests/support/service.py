@@ -38,15 +38,16 @@ def kafka_config(env: dict[str, str]):
 
 
 class Worker:
-    """`python -m amlwatch.cli worker` with a hard stop: SIGTERM, then SIGKILL."""
+    """`python -m amlwatch.cli worker` with a hard stop: SIGTERM, then SIGKILL. Rules only unless `model`
+    (then the env must enable `[anomaly]`)."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path, name: str = "w"):
+    def __init__(self, env: dict[str, str], data_dir: Path, name: str = "w", model: bool = False):
         self.log_path = data_dir.parent / f"{name}.log"
         self.log = open(self.log_path, "wb")
         profile = os.environ.get("AMLWATCH_PROFILE_DIR")
         python = [sys.executable] + (["-m", "cProfile", "-o", f"{profile}/{name}.prof"] if profile else [])
         self.proc = subprocess.Popen(
-            python + ["-m", "amlwatch.cli", "worker", "--no-model", "--metrics-port", "0",
+            python + ["-m", "amlwatch.cli", "worker", *([] if model else ["--no-model"]), "--metrics-port", "0",
                       "--data-dir", str(data_dir), "--loglevel", "INFO"],
             env={"AMLWATCH_ARCHIVE_DIR": str(data_dir.parent / "records"), **os.environ, **env}, cwd=REPO,
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -89,9 +90,10 @@ def collect(bootstrap: str, topic: str, until, timeout: float) -> list[dict]:
     return records
 
 
-def replay_ids(lines: list[bytes], env: dict) -> set[str]:
-    """Alert ids of a file replay of `lines` under the config `env` gives (no model), to compare with workers."""
+def replay_ids(lines: list[bytes], env: dict, model: bool = False) -> set[str]:
+    """Alert ids of a file replay of `lines` under the config `env` gives (no model unless `model`), to
+    compare with workers."""
     alerts = []
-    replay(enumerate(lines, 1), build_monitor(load_config(None, env=env), with_model=False), alerts.extend,
+    replay(enumerate(lines, 1), build_monitor(load_config(None, env=env), with_model=model), alerts.extend,
            DeadLetterFile(None))
     return {a.alert_id for a in alerts}
