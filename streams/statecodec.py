@@ -68,7 +68,7 @@ STATE_MODULES = (
     "amlwatch.detectors.",
     "amlwatch.events",
     "amlwatch.config",
-    "amlwatch.reporting.settings",
+    "amlwatch.reportconfig",
     "amlwatch.alerts",
     "amlwatch.models.anomaly",
     "amlwatch.models.features",
