@@ -63,6 +63,8 @@ class DetectionStage:
         self.metrics = metrics
         self.archive = archive
         self.procs: dict[int, Any] = {}
+        self._rejections: dict[int, dict[str, int]] = {}
+        """Per partition, its core's rejection counts already exported (the counts live in the state)."""
         self.lock = asyncio.Lock()
         self.phase = "idle"
         """What the stage awaits now (the worker's watchdog names it when the stage is held up)."""
@@ -119,7 +121,19 @@ class DetectionStage:
                 await asyncio.sleep(0)
                 if self.procs.get(partition) is not proc:
                     break                 # moved away while the loop ran the others
+            if proc is not None and self.procs.get(partition) is proc:
+                self._count_rejections(partition, proc)
         await self._send_alerts(alerts, outs)
+
+    def _count_rejections(self, partition: int, proc) -> None:
+        """Export what the partition's core refused (time guards, event-id conflicts) or its detectors failed
+        on since last time; a state reloaded from a snapshot starts from the counts it holds."""
+        counts = proc.monitor.rejections
+        seen = self._rejections.setdefault(partition, {})
+        if counts != seen:
+            if self.metrics is not None:
+                self.metrics.events_rejected(self.stage, {r: n - seen.get(r, 0) for r, n in counts.items()})
+            self._rejections[partition] = dict(counts)
 
     async def _send_alerts(self, alerts: list, outs: list) -> None:
         if alerts:
@@ -204,6 +218,7 @@ class DetectionStage:
         proc = cls.restore(snapshot.blob, monitor)
         proc.offset = max(proc.offset, snapshot.offset)
         self.checkpoint.restored(partition, snapshot.offset)
+        self._rejections[partition] = dict(proc.monitor.rejections)
         log.info("restored partition state", extra={"stage": self.stage, "partition": partition,
                                                     "offset": proc.offset, "bytes": len(snapshot.blob)})
         return proc
@@ -221,6 +236,7 @@ class DetectionStage:
     def forget(self, partition: int) -> None:
         """Drop a partition's in-memory state: it is reloaded from the table when next needed."""
         self.procs.pop(partition, None)
+        self._rejections.pop(partition, None)
         self.checkpoint.forget(partition)
 
     def log_waiting(self) -> None:
