@@ -11,8 +11,8 @@ the steps in this order, every time:
    are on the broker before the snapshot can be (a restoring worker uses
    any snapshot the changelog holds, committed or not, and the producer's
    batches for different partitions land in any order: a worker killed
-   between a snapshot's last batch and an earlier alert batch lost the
-   alerts for good, found by the kill/restart soak);
+   between a snapshot's last batch and an earlier alert batch would lose
+   those alerts for good);
 3. flush the producer: alerts, forwarded trades and changelog records are on
    the broker;
 4. commit offsets: each partition's input offset moves to just past what its

@@ -190,9 +190,7 @@ class DetectionStage:
         return target
 
     async def retry_rewinds(self) -> None:
-        for tp, expected in self.gaps.due(time.monotonic()):
-            if tp.topic != self.topic:
-                continue
+        for tp, expected in self.gaps.due(time.monotonic(), self.topic):
             proc = self.procs.get(tp.partition)
             target = await self._rewind(tp, expected)
             if proc is not None and target > proc.offset + 1:
