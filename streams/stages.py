@@ -91,6 +91,8 @@ class DetectionStage:
             partition = message.partition
             proc = self.procs.get(partition)
             if proc is None:
+                if not self._assigned(message.tp):
+                    continue              # left in a batch by a rebalance that took the partition away
                 proc = self.procs[partition] = self._load(partition, message.tp)
             if not await self._admit(message.tp, proc, message.offset):
                 continue
@@ -197,6 +199,14 @@ class DetectionStage:
                 proc.offset = target - 1
 
     # -- partitions -----------------------------------------------------------
+
+    def _assigned(self, tp) -> bool:
+        """Whether this worker holds `tp` now. A message of a revoked partition can still come in a batch
+        of the current generation; loaded, its state would live on here beside its new owner's (seen in
+        the kill/restart soak: a worker seeking a partition it no longer had, every 2 s for minutes), and
+        could write that partition's snapshot slots under it."""
+        assignment = getattr(self.consumer(), "assignment", None)
+        return assignment is None or tp in assignment()
 
     def _load(self, partition: int, tp):
         monitor = build_stage_monitor(self.config, self.stage, self.with_model)
