@@ -18,14 +18,14 @@ from pathlib import Path
 
 import orjson
 
-from amlwatch.reporting.settings import (
+from amlwatch.errors import AmlwatchError
+from amlwatch.reportconfig import (
     LargeValueConfig,
     PaymentKindConfig,
     RiskConfig,
     SuspiciousReportConfig,
     WatchlistConfig,
 )
-from amlwatch.errors import AmlwatchError
 
 DAY = 86_400.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

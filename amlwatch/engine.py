@@ -13,6 +13,7 @@ from typing import Iterable
 
 from amlwatch.config import Config
 from amlwatch.detectors.monitor import Monitor
+from amlwatch.detectors.watchlist import WatchlistDetector
 
 
 def build_monitor(config: Config, *, with_model: bool = True, scopes: Iterable[str] | None = None,
@@ -35,4 +36,19 @@ def build_monitor(config: Config, *, with_model: bool = True, scopes: Iterable[s
                 extra, model_id = [detector], detector.model_id
     if scopes is not None:
         options["scopes"] = frozenset(scopes)
-    return Monitor(config, extra_detectors=extra, model_id=model_id, **options)
+    monitor = Monitor(config, extra_detectors=extra, model_id=model_id, **options)
+    _install_watchlist(monitor, config)
+    return monitor
+
+
+def _install_watchlist(monitor: Monitor, config: Config) -> None:
+    """The lists of `[watchlist]` (files, topic), read once here: the detector itself does no I/O. Only a
+    core that runs the screening detector reads them."""
+    lists = config.watchlist
+    screens = [d for d in monitor.detectors if isinstance(d, WatchlistDetector)]
+    if screens and (lists.files or lists.topic):
+        from amlwatch.reporting.watchlist import load_watchlist
+
+        watchlist = load_watchlist(config)
+        for detector in screens:
+            detector.watchlist = watchlist

@@ -18,7 +18,7 @@ cross-border flag, so the kind is derived, with these assumptions (docs/REPORTIN
 from __future__ import annotations
 
 from amlwatch.events import TradeEvent
-from amlwatch.reporting.settings import PaymentKindConfig
+from amlwatch.reportconfig import PaymentKindConfig
 
 CASH = "cash"
 INDIVIDUAL_DOMESTIC = "individual_domestic"

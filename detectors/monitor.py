@@ -83,7 +83,7 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
         SharedNationalIdDetector(config.identity, registry),
         UnregisteredPartyDetector(config.identity),
         StructuringDetector(config.structuring),
-        WatchlistDetector.from_config(config),
+        WatchlistDetector(),
     ]
 
 

@@ -4,7 +4,8 @@ Checked at registration and on every KYC update (account events `register`, `ver
 and on every trade (both parties' registry facts, the paying instrument and the devices used).
 A hit needs only the registry and the trade, so the detector is collection-scoped and runs in the
 registry stage. The lists are a shared `Watchlist` whose entries apply from their effective event
-time, so a reload between events never changes what an earlier event was judged against.
+time, so a reload between events never changes what an earlier event was judged against. The
+detector reads no files: `amlwatch.engine.build_monitor` loads `[watchlist]` and installs the lists.
 
 Alerts keep the contract's typologies: a list hit is `identity_mismatch` (a known-bad identity),
 `critical` for the block list and `medium` for the watch list.
@@ -14,10 +15,9 @@ from __future__ import annotations
 
 from amlwatch.alerts import Alert
 from amlwatch.events import AccountEvent, CollectionEvent
-from amlwatch.reporting.watchlist import Watchlist, load_watchlist
-
 from .base import Detector, TradeView
 from .registry import Registry
+from .watchlist_index import WatchlistIndex
 
 SCREENED_ACTIONS = frozenset({"register", "verify", "update"})
 BLOCK_SCORE, WATCH_SCORE = 0.95, 0.6
@@ -29,13 +29,9 @@ class WatchlistDetector(Detector):
     needs_registry = True
     scope = "collection"
 
-    def __init__(self, watchlist: Watchlist | None = None):
-        self.watchlist = watchlist if watchlist is not None else Watchlist()
-
-    @classmethod
-    def from_config(cls, config) -> "WatchlistDetector":
-        """The lists of `[watchlist]` (files, topic) of a `Config`, loaded once; none: an idle detector."""
-        return cls(load_watchlist(config))
+    def __init__(self, watchlist: WatchlistIndex | None = None):
+        """No lists: an idle detector (until the engine installs the configured ones)."""
+        self.watchlist = watchlist if watchlist is not None else WatchlistIndex()
 
     def observe(self, view: TradeView) -> list[Alert]:
         if not self.watchlist.index:

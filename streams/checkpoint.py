@@ -6,7 +6,13 @@ the steps in this order, every time:
 
 1. flush sinks: the record archive makes the alerts it was given durable;
 2. produce the changelog: snapshot records queued by the SnapshotStore go to
-   the producer itself (not through a Faust table's buffer);
+   the producer itself (not through a Faust table's buffer), only after a
+   flush of the producer: the alerts and forwards the snapshotted state sent
+   are on the broker before the snapshot can be (a restoring worker uses
+   any snapshot the changelog holds, committed or not, and the producer's
+   batches for different partitions land in any order: a worker killed
+   between a snapshot's last batch and an earlier alert batch would lose
+   those alerts for good);
 3. flush the producer: alerts, forwarded trades and changelog records are on
    the broker;
 4. commit offsets: each partition's input offset moves to just past what its
@@ -190,7 +196,12 @@ class Checkpoint:
         self.phase = "flush sinks"
         for flush_sink in self.sinks:
             flush_sink()
-        # 2. produce the changelog (and note what the records cover)
+        # 2. produce the changelog (and note what the records cover), once what the snapshotted state
+        # sent is on the broker: a restoring worker trusts any snapshot it finds in the changelog,
+        # committed or not, and batches of different partitions reach the broker in any order
+        if self.store.pending:
+            self.phase = "flush outputs"
+            await self.flush_producer()
         records, self.store.pending = self.store.pending, []
         for partition, _, _ in records:
             self._covering[partition] = self.store.offset(partition)

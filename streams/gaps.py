@@ -83,10 +83,16 @@ class GapGuard:
             rewind.expected = start
         return start
 
-    def due(self, now: float) -> list[tuple[Hashable, int]]:
-        """Seeks not answered within `retry_seconds`: issue them again."""
+    def due(self, now: float, topic: str | None = None) -> list[tuple[Hashable, int]]:
+        """Seeks not answered within `retry_seconds`: issue them again. The guard is shared by the stages:
+        each asks for its own `topic`'s (a (topic, partition) key), since asking restarts the wait: when
+        stage 1 took every due seek and issued its own, stage 2's were never issued again, and a stage-2
+        partition whose one seek was swallowed skipped every message for good (the kill/restart soak:
+        all of one account-stage partition's alerts lost)."""
         out = []
         for tp, rewind in self.pending.items():
+            if topic is not None and tp[0] != topic:
+                continue
             if now - rewind.at >= self.retry_seconds:
                 rewind.at = now
                 rewind.retries += 1

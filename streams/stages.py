@@ -77,6 +77,8 @@ class DetectionStage:
         self.watchlist_errors = 0
         self._reloaders: dict[int, WatchlistReloader] = {}
         """By id of the watchlist: partitions built from one config share none, each is reloaded."""
+        self._rejections: dict[int, dict[str, int]] = {}
+        """Per partition, its core's rejection counts already exported (the counts live in the state)."""
         self.lock = asyncio.Lock()
         self.phase = "idle"
         """What the stage awaits now (the worker's watchdog names it when the stage is held up)."""
@@ -105,6 +107,8 @@ class DetectionStage:
             partition = message.partition
             proc = self.procs.get(partition)
             if proc is None:
+                if not self._assigned(message.tp):
+                    continue              # left in a batch by a rebalance that took the partition away
                 proc = self.procs[partition] = self._load(partition, message.tp)
             if not await self._admit(message.tp, proc, message.offset):
                 continue
@@ -137,6 +141,8 @@ class DetectionStage:
                 await asyncio.sleep(0)
                 if self.procs.get(partition) is not proc:
                     break                 # moved away while the loop ran the others
+            if proc is not None and self.procs.get(partition) is proc:
+                self._count_rejections(partition, proc)
         await self._send_alerts(alerts, outs)
 
     def _records(self, proc) -> list[Out]:
@@ -178,6 +184,15 @@ class DetectionStage:
                     log.error("watchlist reload refused", extra={"partition": proc.partition, "field": error.field,
                                                                  "error": str(error)})
                 self.phase = "process"
+    def _count_rejections(self, partition: int, proc) -> None:
+        """Export what the partition's core refused (time guards, event-id conflicts) or its detectors failed
+        on since last time; a state reloaded from a snapshot starts from the counts it holds."""
+        counts = proc.monitor.rejections
+        seen = self._rejections.setdefault(partition, {})
+        if counts != seen:
+            if self.metrics is not None:
+                self.metrics.events_rejected(self.stage, {r: n - seen.get(r, 0) for r, n in counts.items()})
+            self._rejections[partition] = dict(counts)
 
     async def _send_alerts(self, alerts: list, outs: list) -> None:
         if alerts:
@@ -235,15 +250,21 @@ class DetectionStage:
         return target
 
     async def retry_rewinds(self) -> None:
-        for tp, expected in self.gaps.due(time.monotonic()):
-            if tp.topic != self.topic:
-                continue
+        for tp, expected in self.gaps.due(time.monotonic(), self.topic):
             proc = self.procs.get(tp.partition)
             target = await self._rewind(tp, expected)
             if proc is not None and target > proc.offset + 1:
                 proc.offset = target - 1
 
     # -- partitions -----------------------------------------------------------
+
+    def _assigned(self, tp) -> bool:
+        """Whether this worker holds `tp` now. A message of a revoked partition can still come in a batch
+        of the current generation; loaded, its state would live on here beside its new owner's (seen in
+        the kill/restart soak: a worker seeking a partition it no longer had, every 2 s for minutes), and
+        could write that partition's snapshot slots under it."""
+        assignment = getattr(self.consumer(), "assignment", None)
+        return assignment is None or tp in assignment()
 
     def _load(self, partition: int, tp):
         monitor = build_stage_monitor(self.config, self.stage, self.with_model)
@@ -263,6 +284,7 @@ class DetectionStage:
         proc = cls.restore(snapshot.blob, monitor)
         proc.offset = max(proc.offset, snapshot.offset)
         self.checkpoint.restored(partition, snapshot.offset)
+        self._rejections[partition] = dict(proc.monitor.rejections)
         log.info("restored partition state", extra={"stage": self.stage, "partition": partition,
                                                     "offset": proc.offset, "bytes": len(snapshot.blob)})
         return proc
@@ -283,6 +305,7 @@ class DetectionStage:
         if proc is not None:
             for detector in proc.monitor.detectors:
                 self._reloaders.pop(id(getattr(detector, "watchlist", None)), None)
+        self._rejections.pop(partition, None)
         self.checkpoint.forget(partition)
 
     def log_waiting(self) -> None:

@@ -69,7 +69,7 @@ STATE_MODULES = (
     "amlwatch.events",
     "amlwatch.config",
     "amlwatch.reporting.lvtr",
-    "amlwatch.reporting.settings",
+    "amlwatch.reportconfig",
     "amlwatch.alerts",
     "amlwatch.models.anomaly",
     "amlwatch.models.features",

@@ -7,8 +7,9 @@ thread using only the standard library's HTTP server.
 
 Metric names follow the Prometheus conventions: an `amlwatch_` prefix, base
 units in the name (`_seconds`, `_bytes`), `_total` on counters. Label values
-come from closed sets (event types, contract field names, typologies,
-severities, detector names, topic partitions) so cardinality stays bounded.
+come from closed sets (event types, contract field names, rejection reasons,
+typologies, severities, detector names, topic partitions) so cardinality
+stays bounded.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ METRIC_NAMES = (
     "amlwatch_build_info",
     "amlwatch_events_total",
     "amlwatch_bad_records_total",
+    "amlwatch_events_rejected_total",
     "amlwatch_alerts_total",
     "amlwatch_detector_seconds_total",
     "amlwatch_consumer_lag_messages",
@@ -53,6 +55,11 @@ class WorkerMetrics:
         self._bad = Counter("amlwatch_bad_records_total",
                             "Input records sent to the dead-letter topic, by offending contract field.",
                             ["field"], registry=r)
+        self._rejected = Counter("amlwatch_events_rejected_total",
+                                 "Events the detection core refused or a detector failed on, dead-lettered, by "
+                                 "reason (event_time_skew, late_beyond_dedupe_window, "
+                                 "duplicate_event_id_conflict, detector_error, monitor_error).",
+                                 ["stage", "reason"], registry=r)
         self._alerts = Counter("amlwatch_alerts_total", "Alerts emitted, by typology and severity.",
                                ["typology", "severity"], registry=r)
         self._detector = Counter("amlwatch_detector_seconds_total",
@@ -71,6 +78,13 @@ class WorkerMetrics:
 
     def bad_record(self, field: str) -> None:
         self._bad.labels(field or "<record>").inc()
+
+    def events_rejected(self, stage: int, counts: dict[str, int]) -> None:
+        """Add one stage's rejections by reason (what its `Monitor.rejections` moved by): what the time guards
+        and the event-id check refused, and detector failures."""
+        for reason, count in counts.items():
+            if count > 0:
+                self._rejected.labels(str(stage), reason).inc(count)
 
     def alerts_out(self, alerts: Iterable) -> None:
         """Count `amlwatch.alerts.Alert`s (anything with `typology` and `severity`)."""

@@ -17,17 +17,21 @@ Invariants:
   changes nothing for events before an entry's effective time.
 * A malformed file is refused whole with a `WatchlistError` naming the file, line and field; on a
   reload the lists in force stay in force (nothing is lost or half-applied).
+
+The index itself (entries, their periods, lookups) is the detection layer's
+(`amlwatch.detectors.watchlist_index`); this module reads and checks the change logs.
+`amlwatch.engine` loads the configured lists into the screening detector.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import orjson
 
+from amlwatch.detectors.watchlist_index import NEVER, Entry, WatchlistIndex, build_entries
 from amlwatch.events import BadRecord, parse_time
 from amlwatch.reporting.errors import ReportingError
 from amlwatch.reporting.hashing import HEX64
@@ -36,26 +40,10 @@ LISTS = ("block", "watch")
 KINDS = ("id", "card", "phone", "device", "account")
 HASH_KINDS = ("id", "card", "phone")
 OPS = ("add", "remove")
-NEVER = float("inf")
 
 
 class WatchlistError(ReportingError):
     """A malformed list change; `field` names the offending field, `source` the file and line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    list: str
-    kind: str
-    value: str
-    since: float
-    until: float
-    reason: str
-    by: str
-    source: str
-
-    def active(self, t: float) -> bool:
-        return self.since <= t < self.until
 
 
 def parse_change(obj, source: str = "") -> dict:
@@ -104,32 +92,9 @@ def read_changes(path: str | os.PathLike) -> list[dict]:
     return changes
 
 
-def _effective(change: dict) -> float:
-    text = change.get("effective")
-    return float("-inf") if text is None else parse_time(text, "effective").timestamp()
-
-
-def build_entries(changes: Iterable[dict]) -> list[Entry]:
-    """Entries with their active periods, from changes in file order (a remove ends the open entry)."""
-    open_entries: dict[tuple, dict] = {}
-    entries: list[Entry] = []
-    for change in changes:
-        key = (change["list"], change["kind"], change["value"])
-        t = _effective(change)
-        if change["op"] == "add":
-            if key not in open_entries:
-                open_entries[key] = {"since": t, "reason": change.get("reason") or "", "by": change.get("by") or "",
-                                     "source": change.get("_source", "")}
-        else:
-            started = open_entries.pop(key, None)
-            if started is not None:
-                entries.append(Entry(*key, started["since"], t, started["reason"], started["by"], started["source"]))
-    entries.extend(Entry(*key, e["since"], NEVER, e["reason"], e["by"], e["source"]) for key, e in open_entries.items())
-    return entries
-
-
-class Watchlist:
-    """The lists in force, indexed by (kind, value); loaded from change-log files, reloadable."""
+class Watchlist(WatchlistIndex):
+    """The lists in force (the detection layer's `WatchlistIndex`), loaded from change-log files and a
+    topic, reloadable."""
 
     def __init__(self, entries: Iterable[Entry] = (), paths: Iterable[str | os.PathLike] = (),
                  topic: tuple[str, str] | None = None):
@@ -137,9 +102,7 @@ class Watchlist:
         self.paths = [Path(p) for p in paths]
         self.topic = tuple(topic) if topic else None
         self._stamps: dict[Path, tuple[int, int]] = {}
-        self.version = 0
-        """Bumped on every reload that changed the lists (logged by the worker, kept in audit)."""
-        self._install(list(entries))
+        super().__init__(entries)
 
     @classmethod
     def from_files(cls, paths: Iterable[str | os.PathLike], topic: tuple[str, str] | None = None) -> "Watchlist":
@@ -153,13 +116,6 @@ class Watchlist:
         if self.paths or self.topic:
             return Watchlist.from_files, ([str(p) for p in self.paths], self.topic)
         return Watchlist, (self.entries,)
-
-    def _install(self, entries: list[Entry]) -> None:
-        index: dict[tuple[str, str], list[Entry]] = {}
-        for entry in entries:
-            index.setdefault((entry.kind, entry.value), []).append(entry)
-        self.entries = entries
-        self.index = index
 
     def reload(self, force: bool = False) -> bool:
         """Re-read the files if any changed (mtime or size); True when the lists changed.
@@ -183,17 +139,6 @@ class Watchlist:
         self._install(entries)
         self.version += 1
         return True
-
-    def lookup(self, kind: str, value: str | None, t: float) -> list[Entry]:
-        if value is None:
-            return []
-        found = self.index.get((kind, value))
-        if not found:
-            return []
-        return [e for e in found if e.active(t)]
-
-    def __len__(self) -> int:
-        return len(self.entries)
 
 
 class WatchlistReloader:

@@ -65,8 +65,9 @@ def _wait(check, timeout: float, what: str, worker: subprocess.Popen) -> None:
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _value(text: str, name: str) -> float:
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+def _value(text: str, name: str, **labels: str) -> float:
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == name and labels.items() <= s.labels.items())
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,10 @@ def test_worker_serves_metrics_health_and_readiness(bootstrap, tmp_path):
         records = [*ef.world("acc-a", "acc-b"),
                    ef.trade("acc-a", "acc-b", ef.at(minutes=1), currency="USDT"),
                    ef.trade("acc-b", "acc-a", ef.at(minutes=2), token_id="tok-2")]
+        reused = ef.trade("acc-a", "acc-b", ef.at(minutes=3), token_id="tok-3")
+        # Refused by the core and dead-lettered: an event_id reused with other content, a trade 200 days
+        # ahead of the watermark (a skew no second event confirms).
+        records += [reused, {**reused, "price": "999.00"}, ef.trade("acc-a", "acc-b", ef.at(days=200), token_id="tok-4")]
         topics = {"account": env["AMLWATCH_KAFKA__ACCOUNTS_TOPIC"],
                   "collection": env["AMLWATCH_KAFKA__COLLECTIONS_TOPIC"],
                   "trade": env["AMLWATCH_KAFKA__TRADES_TOPIC"]}
@@ -121,6 +126,9 @@ def test_worker_serves_metrics_health_and_readiness(bootstrap, tmp_path):
               "amlwatch_bad_records_total to count the malformed record", worker)
         _wait(lambda: _value(_get(port, "/metrics")[1], "amlwatch_alerts_total") >= 1, 60,
               "the prohibited-settlement alert to be counted", worker)
+        for reason in ("duplicate_event_id_conflict", "event_time_skew"):
+            _wait(lambda: _value(_get(port, "/metrics")[1], "amlwatch_events_rejected_total", stage="1",
+                                 reason=reason) == 1, 60, f"amlwatch_events_rejected_total to count {reason}", worker)
         assert "amlwatch_consumer_lag_messages" in _get(port, "/metrics")[1]
     finally:
         worker.terminate()

@@ -102,6 +102,7 @@ def test_the_import_layers_hold(installed):
     result = lint_imports(installed)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "amlwatch layers KEPT" in result.stdout
+    assert "reporting above the detection core KEPT" in result.stdout
     assert "Analyzed" in result.stdout and "amlwatch.streams" not in result.stderr
 
 
@@ -114,3 +115,14 @@ def test_a_detector_importing_the_cli_breaks_the_layers(installed, tmp_path):
     assert result.returncode != 0
     assert "amlwatch layers BROKEN" in result.stdout
     assert "amlwatch.detectors.windows -> amlwatch.cli" in result.stdout
+
+
+def test_the_config_importing_the_reporting_package_breaks_its_contract(installed, tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(installed, site)
+    config = site / "amlwatch" / "config.py"
+    config.write_text(config.read_text() + "\nfrom amlwatch.reporting import settings  # noqa: E402,F401\n")
+    result = lint_imports(site)
+    assert result.returncode != 0
+    assert "reporting above the detection core BROKEN" in result.stdout
+    assert "amlwatch.config -> amlwatch.reporting.settings" in result.stdout

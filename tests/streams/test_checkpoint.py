@@ -41,6 +41,9 @@ class FakeKafka:
         self.fail_flush = False
         self.gate: asyncio.Event | None = None
         self.fail_snapshot = False
+        self.sent: list[str] = []
+        """Outputs (alerts, forwards) queued on the producer and not yet flushed."""
+        self.unflushed_at_changelog: list[str] = []
 
     async def take_snapshot(self, proc) -> bytes:
         blob = proc.snapshot()                 # the fork: a copy of the state as it is now
@@ -52,6 +55,7 @@ class FakeKafka:
 
     async def produce_changelog(self, records) -> None:
         self.steps.append("changelog")
+        self.unflushed_at_changelog.extend(self.sent)
         self.changelog.extend(records)
 
     async def flush(self) -> None:
@@ -59,6 +63,7 @@ class FakeKafka:
             raise ConnectionError("broker gone")
         self.steps.append("flush")
         self.flushed_changelog = list(self.changelog)
+        self.sent = []
 
     async def commit(self, offsets) -> None:
         self.steps.append("commit")
@@ -96,9 +101,28 @@ def test_commit_walks_the_steps_in_order_and_commits_just_past_the_snapshot():
         procs[0].take(1)
         await checkpoint.maybe_snapshot()
         await settle(checkpoint)
-        assert kafka.steps == ["sink", "changelog", "flush", "commit"]
+        assert kafka.steps == ["sink", "flush", "changelog", "flush", "commit"]
         assert kafka.committed == {0: 2}
         assert any(key == b"0/meta" for _, key, _ in kafka.flushed_changelog)
+    asyncio.run(run())
+
+
+def test_what_the_snapshotted_state_sent_is_on_the_broker_before_the_snapshot():
+    """A restoring worker uses the snapshot it finds, committed or not: had the snapshot landed and the
+    alerts of the events it covers not (a SIGKILL between two batches), they were lost for good."""
+    async def run():
+        kafka, procs = FakeKafka(), {0: Proc()}
+        checkpoint = make(procs, kafka)
+        checkpoint.started(0, 0)
+        procs[0].take(0)
+        kafka.sent.append("alert raised by offset 0")
+        await checkpoint.maybe_snapshot()
+        procs[0].take(1)                                # taken while the snapshot is in flight
+        kafka.sent.append("alert raised by offset 1")
+        await settle(checkpoint)
+        assert any(key == b"0/meta" for _, key, _ in kafka.changelog)
+        assert kafka.unflushed_at_changelog == []
+        assert kafka.committed == {0: 1}
     asyncio.run(run())
 
 

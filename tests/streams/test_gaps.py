@@ -66,3 +66,18 @@ def test_a_new_assignment_clears_a_pending_rewind():
     assert guard.admit(TP, expected=5, offset=9, now=1) is Admit.SEEK
     guard.assigned(TP, now=2)
     assert guard.due(now=10) == []
+
+
+def test_each_stage_is_given_its_own_due_seeks_and_only_those():
+    """One guard serves both stages, each asking for its topic's seeks in turn: stage 1 asking first must
+    not use up stage 2's retry (its partition then skipped every message for good)."""
+    guard = guard_just_assigned()
+    keyed = ("aml.work.accounts", 1)
+    guard.assigned(keyed, 0)
+    assert guard.admit(TP, expected=3, offset=9, now=1) is Admit.SEEK
+    assert guard.admit(keyed, expected=0, offset=7, now=1) is Admit.SEEK
+    for now in (3.5, 6.0):
+        assert guard.due(now, "aml.work") == [(TP, 3)]
+        assert guard.due(now, "aml.work.accounts") == [(keyed, 0)], "stage 2's seek is issued again too"
+    assert guard.admit(keyed, expected=0, offset=0, now=6.1) is Admit.NEXT
+    assert guard.due(9.0, "aml.work.accounts") == [] and guard.due(9.0, "aml.work") == [(TP, 3)]

@@ -22,6 +22,7 @@ import orjson
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.detectors.monitor import Monitor
+from amlwatch.engine import build_monitor
 from amlwatch.events import parse_event
 
 CST = timezone(timedelta(hours=8))
@@ -183,8 +184,9 @@ def trade_ids(*records: dict) -> list[str]:
 
 
 def monitor_run(events: list[dict], config: Config | None = None) -> tuple[Monitor, list[Alert]]:
-    """Feed the events (as JSON bytes, like a stream) to a fresh Monitor, then flush."""
-    monitor = Monitor(config or Config())
+    """Feed the events (as JSON bytes, like a stream) to a fresh Monitor (with the configured watchlists,
+    as the engine builds it), then flush."""
+    monitor = build_monitor(config or Config(), with_model=False)
     alerts: list[Alert] = []
     for record in events:
         alerts.extend(monitor.observe(parse_event(orjson.dumps(record))))

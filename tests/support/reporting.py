@@ -20,7 +20,7 @@ def reporting_run(records: list[dict], config: Config | None = None, *, flush: b
                   dispositions=None, ratings: bool = False):
     """(records the hook produced, the wrapped monitor, alerts) for contract dicts in order."""
     config = config or Config()
-    core = Monitor(config) if detectors else Monitor(config, only=frozenset())
+    core = build_monitor(config, with_model=False) if detectors else Monitor(config, only=frozenset())
     sink = ListSink()
     monitor = ReportingMonitor(core, config, sink, dispositions=dispositions, ratings=ratings)
     alerts = []

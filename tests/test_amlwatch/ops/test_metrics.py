@@ -59,6 +59,9 @@ def test_counters_move_and_appear_in_the_scrape(served):
     metrics.event_in("trade")
     metrics.event_in("account")
     metrics.bad_record("price")
+    metrics.events_rejected(1, {"event_time_skew": 2, "duplicate_event_id_conflict": 1})
+    metrics.events_rejected(1, {"event_time_skew": 1, "late_beyond_dedupe_window": 0})
+    metrics.events_rejected(2, {"detector_error": 1})
     metrics.alerts_out([_alert("wash_trading", "high"), _alert("wash_trading", "high"),
                         _alert("structuring", "medium")])
     metrics.alerts_out([])
@@ -76,6 +79,10 @@ def test_counters_move_and_appear_in_the_scrape(served):
     assert s[("amlwatch_events_total", (("type", "trade"),))] == 2
     assert s[("amlwatch_events_total", (("type", "account"),))] == 1
     assert s[("amlwatch_bad_records_total", (("field", "price"),))] == 1
+    rejected = {labels: v for (name, labels), v in s.items() if name == "amlwatch_events_rejected_total"}
+    assert rejected == {(("reason", "event_time_skew"), ("stage", "1")): 3,
+                        (("reason", "duplicate_event_id_conflict"), ("stage", "1")): 1,
+                        (("reason", "detector_error"), ("stage", "2")): 1}
     assert s[("amlwatch_alerts_total", (("severity", "high"), ("typology", "wash_trading")))] == 2
     assert s[("amlwatch_alerts_total", (("severity", "medium"), ("typology", "structuring")))] == 1
     assert s[("amlwatch_detector_seconds_total", (("detector", "wash.round_trip"),))] == 0.75
@@ -97,6 +104,7 @@ def test_every_documented_family_is_exported_with_the_amlwatch_prefix(served):
     metrics, server, _ = served
     metrics.event_in("trade")
     metrics.bad_record("ts")
+    metrics.events_rejected(1, {"event_time_skew": 1})
     metrics.alerts_out([_alert("anomaly", "low")])
     metrics.detector_seconds("anomaly.isolation_forest", 0.1)
     metrics.set_lag("aml.work", 0, 0)
