@@ -30,7 +30,7 @@ import orjson
 from amlwatch.alerts import json_default, wall_clock_now
 from amlwatch.config import Config
 from amlwatch.reporting.pipeline import REPORT_ACTIONS
-from amlwatch.reporting.watchlist import WatchlistError, WatchlistReloader
+from amlwatch.reporting.watchlist import Watchlist, WatchlistError, WatchlistReloader
 
 from .checkpoint import Checkpoint
 from .codecs import encode_alert
@@ -167,7 +167,7 @@ class DetectionStage:
         for proc in list(self.procs.values()):
             for detector in proc.monitor.detectors:
                 watchlist = getattr(detector, "watchlist", None)
-                if detector.name != "watchlist.hit" or watchlist is None:
+                if not isinstance(watchlist, Watchlist):   # no lists configured: a bare index, nothing to reload
                     continue
                 reloader = self._reloaders.get(id(watchlist))
                 if reloader is None or reloader.watchlist is not watchlist:
