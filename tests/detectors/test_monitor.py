@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import orjson
 from support.events import (
@@ -178,7 +177,6 @@ def test_state_is_evicted_as_event_time_moves_on():
         events.append(account(buyer, at(minutes=i * step - 1)))
         events.append(trade(seller, buyer, at(minutes=i * step), token_id=f"tok-{i}",
                             price=f"{100 + i % 7}.00"))
-    started = time.perf_counter()
     monitor = Monitor(Config())
     peak: dict[str, int] = {}
     alerts = []
@@ -188,7 +186,6 @@ def test_state_is_evicted_as_event_time_moves_on():
             peak[key] = max(peak.get(key, 0), value)
     alerts += monitor.flush()
     assert alerts == []
-    assert time.perf_counter() - started < 8
 
     size = monitor.state_size()
     per_day = n / days
