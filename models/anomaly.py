@@ -38,7 +38,7 @@ from amlwatch.config import DAY, AnomalyConfig, Config
 from amlwatch.detectors.base import Detector, TradeView
 
 from .artifact import DEFAULT_MODEL_DIR, AnomalyModel, load_model
-from .features import FEATURE_NAMES, FeatureExtractor, is_scored
+from .features import FEATURE_NAMES, FeatureExtractor
 
 EVIDENCE_FEATURES = 4
 MAX_ALERT_SCORE = 0.85
@@ -128,17 +128,15 @@ class IsolationForestDetector(Detector):
         self._spread = np.maximum(self._high - self._low, 1e-9)
 
     def observe(self, view: TradeView) -> list[Alert]:
-        if not is_scored(view):
-            self.features.update(view)
+        row = self.features.observe(view)
+        if row is None:
             return []
-        x = self.features.extract(view)
-        self.features.update(view)
-        score = self.model.anomaly_score(x)
+        score = self.model.anomaly_score(row)
         trade = view.trade
         alert, threshold = self.budget.decide(trade.collection_id, score, trade.t)
         if not alert:
             return []
-        unusual = self.explain(x)
+        unusual = self.explain(np.array(row, dtype=np.float64))
         named = ", ".join(f"{u['feature']} = {u['value']:.3g} (training {u['p01']:.3g} to {u['p99']:.3g})"
                           for u in unusual[:2])
         reason = (

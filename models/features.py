@@ -1,26 +1,32 @@
 """The anomaly model's feature vector: fixed, named, versioned, scale-free, from event-time state only.
 
-`FeatureExtractor.extract(view)` is the one function that training, file
+`FeatureExtractor.observe(view)` is the one function that training, file
 replay and the Faust workers all call, so a model scores in production exactly
 the vectors it was trained on. State is a handful of exponentially decaying
 counters and levels, a bounded window of recent prices per collection (its
-floor) and each token's market level when it last changed hands, all keyed
-within the trade's collection (an account's activity *in this collection*), so
-the whole state of one trade lives with its collection's partition in the
-streaming service. O(1) per trade (the floor: O(window)); keys idle for longer
-than their horizon are evicted.
+floor and top) and each token's market level when it last changed hands, all
+keyed within the trade's collection (an account's activity *in this
+collection*), so the whole state of one trade lives with its collection's
+partition in the streaming service. O(1) per trade; keys idle for longer than
+their horizon are evicted.
+
+This is the hot loop of the anomaly path, so the state is a few flat records
+(one list per collection, per account and per pair within a collection, per
+token) rather than one window object per quantity, and each decayed value is
+computed once per trade, for the feature row and the update alike. Eviction
+replays exactly what a separate window per quantity did, out-of-order event
+times included (`ExpiryLog`), so every value is the same float it always was.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
-
-import numpy as np
 
 from amlwatch.config import DAY, HOUR, LinkConfig
 from amlwatch.detectors.base import TradeView
-from amlwatch.detectors.wash import LinkedPartiesDetector
+from amlwatch.detectors.wash import find_links
 
 FEATURE_VERSION = "trade-features/3"
 FEATURE_NAMES = (
@@ -45,76 +51,92 @@ trained on one platform then ranks trades the same way on another whose prices a
 N_FEATURES = len(FEATURE_NAMES)
 
 
-class DecayingCounts:
-    """Per-key counts that decay with event time (half the weight every `half_life`)."""
-
-    __slots__ = ("rate", "horizon", "_values", "_expiry")
-
-    def __init__(self, half_life: float, horizon: float):
-        self.rate = math.log(2) / half_life
-        self.horizon = horizon
-        self._values: dict = {}
-        self._expiry: deque = deque()
-
-    def value(self, key, now: float) -> float:
-        entry = self._values.get(key)
-        if entry is None:
-            return 0.0
-        return entry[0] * math.exp(-self.rate * (now - entry[1]))
-
-    def add(self, key, now: float, amount: float = 1.0) -> None:
-        self._values[key] = (self.value(key, now) + amount, now)
-        self._expiry.append((now, key))
-
-    def evict(self, now: float) -> None:
-        cutoff = now - self.horizon
-        while self._expiry and self._expiry[0][0] < cutoff:
-            _, key = self._expiry.popleft()
-            entry = self._values.get(key)
-            if entry is not None and entry[1] < cutoff:
-                del self._values[key]
-
-    def __len__(self) -> int:
-        return len(self._values)
+def _decay(half_life: float) -> float:
+    """The exponent per second of event time: a weight `w` decays to `w * exp(_decay(h) * elapsed)`."""
+    return -(math.log(2) / half_life)
 
 
-class PriceLevels:
-    """A collection's typical log price, as an event-time exponentially weighted mean."""
+# (decay per second, horizon) of each quantity; a key idle for longer than its horizon is forgotten.
+ACCOUNT_DAY = _decay(12 * HOUR), 3 * DAY        # an account's trades in the collection, last half day
+ACCOUNT_MONTH = _decay(15 * DAY), 60 * DAY      # ... over the last weeks
+PAIR_MONTH = _decay(15 * DAY), 60 * DAY         # a pair's trades in the collection
+COLLECTION_DAY = _decay(12 * HOUR), 3 * DAY     # the collection's trades
+COLLECTION_FAST = _decay(1 * HOUR), 1 * DAY
+COLLECTION_SLOW = _decay(3 * DAY), 14 * DAY
+LEVEL = _decay(2 * DAY), 30 * DAY               # the collection's typical log price
+HOLD = _decay(7 * DAY), 60 * DAY                # its typical log(1 + hours held)
+TOKEN_HORIZON = 90 * DAY                        # a token's collection level when it last sold for money
 
-    __slots__ = ("rate", "horizon", "_levels", "_expiry")
+MIN_LEVEL_WEIGHT = 0.05
+"""A level moves at least this share of the way to each new value, however soon after the last."""
+PRICE_WINDOW = 64
+MIN_PRICES = 8
+"""A collection's floor and top are read from its last `PRICE_WINDOW` log prices, once it has `MIN_PRICES`."""
+FLOOR_QUANTILE = 0.1
+TOP_QUANTILE = 0.95
 
-    def __init__(self, half_life: float, horizon: float):
-        self.rate = math.log(2) / half_life
-        self.horizon = horizon
-        self._levels: dict = {}
-        self._expiry: deque = deque()
+# A collection's record: its decayed trade counts (one time, as all three move on every trade), its
+# levels (each with its own time), its recent log prices in event order and the same prices sorted.
+C_T, C_DAY, C_FAST, C_SLOW, C_LEVEL_T, C_LEVEL, C_HOLD_T, C_HOLD, C_PRICES, C_RANKED = range(10)
+# An account's record within a collection: both of its counts move on each of its trades.
+A_T, A_DAY, A_MONTH = range(3)
+# A pair's (count) or a token's (level) record.
+T, VALUE = range(2)
 
-    def level(self, key) -> float | None:
-        entry = self._levels.get(key)
-        return None if entry is None else entry[0]
+LINKS = LinkConfig()
+"""The link strengths of the feature are the defaults: a deployment's link settings do not shift the model's input."""
 
-    def add(self, key, now: float, log_price: float) -> None:
-        entry = self._levels.get(key)
-        if entry is None:
-            self._levels[key] = (log_price, now)
-        else:
-            keep = math.exp(-self.rate * max(now - entry[1], 0.0))
-            weight = max(1.0 - keep, 0.05)
-            self._levels[key] = (entry[0] + weight * (log_price - entry[0]), now)
-        self._expiry.append((now, key))
 
-    def set(self, key, now: float, value: float) -> None:
-        """Replace the key's level (a value remembered, not averaged)."""
-        self._levels[key] = (value, now)
-        self._expiry.append((now, key))
+class ExpiryLog:
+    """Writes in the order they were made, read by one cursor per horizon: the eviction queues of
+    several windows that are always written together, kept once.
 
-    def evict(self, now: float) -> None:
-        cutoff = now - self.horizon
-        while self._expiry and self._expiry[0][0] < cutoff:
-            _, key = self._expiry.popleft()
-            entry = self._levels.get(key)
-            if entry is not None and entry[1] < cutoff:
-                del self._levels[key]
+    `expire` does what a window with its own queue did: pop the writes made before the cutoff,
+    stopping at the first made after it (so a late write waits behind an earlier one, as before),
+    and forget each popped key's value if its latest write is before the cutoff too. Each write
+    holds its record, so a key written again since (the usual case) costs no dict lookup.
+    """
+
+    __slots__ = ("entries", "cursors")
+
+    TRIM_AT = 4096
+
+    def __init__(self, horizons: int):
+        self.entries: list[tuple[float, object, list]] = []
+        self.cursors = [0] * horizons
+
+    def expire(self, cursor: int, cutoff: float, table: dict, t_at: int, value_at: int,
+               partner: int | None) -> None:
+        """Forget `record[value_at]` of the keys idle since before `cutoff`. The record is dropped from
+        `table` then if `partner` is -1, or if `record[partner]` is forgotten too; never if None."""
+        entries = self.entries
+        i, n = self.cursors[cursor], len(entries)
+        while i < n:
+            t, key, record = entries[i]
+            if not t < cutoff:
+                break
+            i += 1
+            if record[t_at] >= cutoff:
+                continue
+            if record[t_at] == DROPPED:
+                record = table.get(key)
+                if record is None or record[t_at] >= cutoff:
+                    continue
+            if record[value_at] is None:
+                continue
+            record[value_at] = None
+            if partner is not None and (partner < 0 or record[partner] is None):
+                del table[key]
+                record[t_at] = DROPPED
+        self.cursors[cursor] = i
+        done = min(self.cursors)
+        if done >= self.TRIM_AT and done * 2 >= n:
+            del entries[:done]
+            self.cursors = [c - done for c in self.cursors]
+
+
+DROPPED = float("-inf")
+"""The time of a record dropped from its table (a later write of its key makes a new one)."""
 
 
 def is_scored(view: TradeView) -> bool:
@@ -128,117 +150,160 @@ def is_scored(view: TradeView) -> bool:
     return trade.kind == "secondary" and trade.paid
 
 
-class RecentPrices:
-    """A collection's last `size` log prices (bounded, in event order): its floor and its top."""
-
-    __slots__ = ("size", "_prices")
-
-    MIN_PRICES = 8
-
-    def __init__(self, size: int = 64):
-        self.size = size
-        self._prices: dict = {}
-
-    def quantile(self, key, q: float) -> float | None:
-        prices = self._prices.get(key)
-        if not prices or len(prices) < self.MIN_PRICES:
-            return None
-        ranked = sorted(prices)
-        return ranked[int(q * (len(ranked) - 1))]
-
-    def add(self, key, log_price: float) -> None:
-        prices = self._prices.setdefault(key, deque(maxlen=self.size))
-        prices.append(log_price)
-
-
-FLOOR_QUANTILE = 0.1
-TOP_QUANTILE = 0.95
-
-
 class FeatureExtractor:
-    """Event-time state behind the feature vector; `extract` then `update` per trade."""
+    """Event-time state behind the feature vector; `observe` once per trade, in event order."""
+
+    state_version = 1
+    """1: one flat record per collection, account, pair and token (was one window object per quantity)."""
 
     def __init__(self):
-        self.account_trades = DecayingCounts(half_life=12 * HOUR, horizon=3 * DAY)
-        self.account_month = DecayingCounts(half_life=15 * DAY, horizon=60 * DAY)
-        self.pair_trades = DecayingCounts(half_life=15 * DAY, horizon=60 * DAY)
-        self.collection_day = DecayingCounts(half_life=12 * HOUR, horizon=3 * DAY)
-        self.collection_fast = DecayingCounts(half_life=1 * HOUR, horizon=1 * DAY)
-        self.collection_slow = DecayingCounts(half_life=3 * DAY, horizon=14 * DAY)
-        self.levels = PriceLevels(half_life=2 * DAY, horizon=30 * DAY)
-        self.holds = PriceLevels(half_life=7 * DAY, horizon=60 * DAY)
-        """The collection's typical log(1 + hours held), same exponentially weighted mean."""
-        self.prices = RecentPrices()
-        self.token_levels = PriceLevels(half_life=DAY, horizon=90 * DAY)
-        """Per token: the collection's level when the token last changed hands with money."""
-        self.links = LinkedPartiesDetector(LinkConfig())
+        self.collections: dict[str, list] = {}
+        self.accounts: dict[tuple[str, str], list] = {}
+        self.pairs: dict[tuple[str, str, str], list] = {}
+        self.tokens: dict[tuple[str, str], list] = {}
+        self.collection_log = ExpiryLog(3)   # day, fast, slow counts
+        self.level_log = ExpiryLog(1)
+        self.hold_log = ExpiryLog(1)
+        self.account_log = ExpiryLog(2)      # day, month counts
+        self.pair_log = ExpiryLog(1)
+        self.token_log = ExpiryLog(1)
 
-    def extract(self, view: TradeView) -> np.ndarray:
-        """The feature vector of `view.trade` given the state before it."""
-        trade, buyer, seller, bought = view.trade, view.buyer, view.seller, view.acquisition
-        now = trade.t
-        collection_id = trade.collection_id
-        log_price = math.log1p(float(trade.price))
-        level = self.levels.level(collection_id)
-        floor = self.prices.quantile(collection_id, FLOOR_QUANTILE)
-        top = self.prices.quantile(collection_id, TOP_QUANTILE)
-        typical_hold = self.holds.level(collection_id)
-        hold = None if bought is None else math.log1p(max(now - bought.t, 0.0) / HOUR)
-        markup = markup_over_market = 0.0
-        if bought is not None and bought.kind == "secondary" and bought.paid:
-            # A primary sale is at the issuer's flat price, which says nothing of a rare token's value.
-            markup = log_price - math.log1p(float(bought.price))
-            then = self.token_levels.level((collection_id, trade.token_id))
-            if then is not None and level is not None:
-                markup_over_market = markup - (level - then)
-        pair = (trade.buyer_id, trade.seller_id) if trade.buyer_id < trade.seller_id else (trade.seller_id, trade.buyer_id)
-        day = self.collection_day.value(collection_id, now) + 1.0
-        pair_count = self.pair_trades.value((collection_id, pair), now)
-        quieter = min(self.account_month.value((collection_id, trade.buyer_id), now),
-                      self.account_month.value((collection_id, trade.seller_id), now))
-        fast = self.collection_fast.value(collection_id, now)
-        slow = self.collection_slow.value(collection_id, now)
-        return np.array((
-            0.0 if floor is None else log_price - floor,
-            0.0 if top is None else max(log_price - top, 0.0),
-            markup,
-            markup_over_market,
-            0.0 if hold is None or typical_hold is None else hold - typical_hold,
-            self.account_trades.value((collection_id, trade.buyer_id), now) / day,
-            self.account_trades.value((collection_id, trade.seller_id), now) / day,
-            pair_count / (quieter + 1.0),
-            sum(self.links.find_links(view).values()),
-            math.log((fast + 1.0) / (slow * HOUR / (3 * DAY) + 1.0)),
-            -1.0 if buyer is None else float(buyer.kyc_level),
-            -1.0 if seller is None else float(seller.kyc_level),
-            _payer_is_buyer(view),
-        ), dtype=np.float64)
-
-    def update(self, view: TradeView) -> None:
+    def observe(self, view: TradeView) -> list[float] | None:
+        """The feature row of `view.trade` given the state before it (None when the trade is not
+        scored, see `is_scored`), after which the trade is added to the state."""
         trade, bought = view.trade, view.acquisition
         now = trade.t
-        collection_id = trade.collection_id
-        pair = (trade.buyer_id, trade.seller_id) if trade.buyer_id < trade.seller_id else (trade.seller_id, trade.buyer_id)
-        for account in (trade.buyer_id, trade.seller_id):
-            self.account_trades.add((collection_id, account), now)
-            self.account_month.add((collection_id, account), now)
-        self.pair_trades.add((collection_id, pair), now)
-        self.collection_day.add(collection_id, now)
-        self.collection_fast.add(collection_id, now)
-        self.collection_slow.add(collection_id, now)
-        if bought is not None and trade.kind == "secondary":
-            self.holds.add(collection_id, now, math.log1p(max(now - bought.t, 0.0) / HOUR))
-        if trade.paid:
-            log_price = math.log1p(float(trade.price))
-            self.levels.add(collection_id, now, log_price)
-            self.prices.add(collection_id, log_price)
-            level = self.levels.level(collection_id)
-            self.token_levels.set((collection_id, trade.token_id), now, level)
+        collection_id, buyer_id, seller_id = trade.collection_id, trade.buyer_id, trade.seller_id
+        secondary = trade.kind == "secondary"
+        paid = trade.paid
+        exp = math.exp
+
+        collection = self.collections.get(collection_id)
+        if collection is None:
+            collection = self.collections[collection_id] = [
+                now, None, None, None, now, None, now, None, deque(maxlen=PRICE_WINDOW), []]
+        elapsed = now - collection[C_T]
+        count = collection[C_DAY]
+        day = 0.0 if count is None else count * exp(COLLECTION_DAY[0] * elapsed)
+        count = collection[C_FAST]
+        fast = 0.0 if count is None else count * exp(COLLECTION_FAST[0] * elapsed)
+        count = collection[C_SLOW]
+        slow = 0.0 if count is None else count * exp(COLLECTION_SLOW[0] * elapsed)
+        accounts = self.accounts
+        buyer_key, seller_key = (collection_id, buyer_id), (collection_id, seller_id)
+        buyer = accounts.get(buyer_key)
+        buyer_day, buyer_month = (0.0, 0.0) if buyer is None else _account_counts(buyer, now)
+        seller = accounts.get(seller_key)
+        seller_day, seller_month = (0.0, 0.0) if seller is None else _account_counts(seller, now)
+        pair_key = (collection_id, buyer_id, seller_id) if buyer_id < seller_id else (
+            collection_id, seller_id, buyer_id)
+        pair = self.pairs.get(pair_key)
+        pair_count = 0.0 if pair is None else pair[VALUE] * exp(PAIR_MONTH[0] * (now - pair[T]))
+        log_price = math.log1p(float(trade.price)) if paid else 0.0
+        hold = None if bought is None else math.log1p(max(now - bought.t, 0.0) / HOUR)
+
+        row = None
+        if secondary and paid:
+            level, typical_hold, ranked = collection[C_LEVEL], collection[C_HOLD], collection[C_RANKED]
+            markup = markup_over_market = 0.0
+            if bought is not None and bought.kind == "secondary" and bought.paid:
+                # A primary sale is at the issuer's flat price, which says nothing of a rare token's value.
+                markup = log_price - math.log1p(float(bought.price))
+                then = self.tokens.get((collection_id, trade.token_id))
+                if then is not None and level is not None:
+                    markup_over_market = markup - (level - then[VALUE])
+            enough = len(ranked) >= MIN_PRICES
+            last = len(ranked) - 1
+            day_plus_one = day + 1.0
+            row = [
+                log_price - ranked[int(FLOOR_QUANTILE * last)] if enough else 0.0,
+                max(log_price - ranked[int(TOP_QUANTILE * last)], 0.0) if enough else 0.0,
+                markup,
+                markup_over_market,
+                0.0 if hold is None or typical_hold is None else hold - typical_hold,
+                buyer_day / day_plus_one,
+                seller_day / day_plus_one,
+                pair_count / (min(buyer_month, seller_month) + 1.0),
+                sum(find_links(view, LINKS).values()),
+                math.log((fast + 1.0) / (slow * HOUR / (3 * DAY) + 1.0)),
+                -1.0 if view.buyer is None else float(view.buyer.kyc_level),
+                -1.0 if view.seller is None else float(view.seller.kyc_level),
+                _payer_is_buyer(view),
+            ]
+
+        log = self.account_log.entries
+        if buyer is None:
+            buyer = accounts[buyer_key] = [now, buyer_day + 1.0, buyer_month + 1.0]
+        else:
+            buyer[A_T], buyer[A_DAY], buyer[A_MONTH] = now, buyer_day + 1.0, buyer_month + 1.0
+        log.append((now, buyer_key, buyer))
+        if seller_key == buyer_key:   # one account on both sides counts twice, as two writes
+            seller = buyer
+            seller_day, seller_month = _account_counts(buyer, now)
+        if seller is None:
+            seller = accounts[seller_key] = [now, seller_day + 1.0, seller_month + 1.0]
+        else:
+            seller[A_T], seller[A_DAY], seller[A_MONTH] = now, seller_day + 1.0, seller_month + 1.0
+        log.append((now, seller_key, seller))
+        if pair is None:
+            pair = self.pairs[pair_key] = [now, pair_count + 1.0]
+        else:
+            pair[T], pair[VALUE] = now, pair_count + 1.0
+        self.pair_log.entries.append((now, pair_key, pair))
+        collection[C_T], collection[C_DAY], collection[C_FAST], collection[C_SLOW] = (
+            now, day + 1.0, fast + 1.0, slow + 1.0)
+        self.collection_log.entries.append((now, collection_id, collection))
+        if hold is not None and secondary:
+            _move_level(collection, C_HOLD, C_HOLD_T, HOLD[0], now, hold)
+            self.hold_log.entries.append((now, collection_id, collection))
+        if paid:
+            level = _move_level(collection, C_LEVEL, C_LEVEL_T, LEVEL[0], now, log_price)
+            self.level_log.entries.append((now, collection_id, collection))
+            prices, ranked = collection[C_PRICES], collection[C_RANKED]
+            if len(prices) == PRICE_WINDOW:
+                del ranked[bisect_left(ranked, prices[0])]
+            prices.append(log_price)
+            insort(ranked, log_price)
+            token_key = (collection_id, trade.token_id)
+            token = self.tokens.get(token_key)
+            if token is None:
+                token = self.tokens[token_key] = [now, level]
+            else:
+                token[T], token[VALUE] = now, level
+            self.token_log.entries.append((now, token_key, token))
+        return row
 
     def evict(self, now: float) -> None:
-        for state in (self.account_trades, self.account_month, self.pair_trades, self.collection_day,
-                      self.collection_fast, self.collection_slow, self.levels, self.holds, self.token_levels):
-            state.evict(now)
+        accounts, collections = self.accounts, self.collections
+        self.account_log.expire(0, now - ACCOUNT_DAY[1], accounts, A_T, A_DAY, A_MONTH)
+        self.account_log.expire(1, now - ACCOUNT_MONTH[1], accounts, A_T, A_MONTH, A_DAY)
+        self.pair_log.expire(0, now - PAIR_MONTH[1], self.pairs, T, VALUE, -1)
+        self.collection_log.expire(0, now - COLLECTION_DAY[1], collections, C_T, C_DAY, None)
+        self.collection_log.expire(1, now - COLLECTION_FAST[1], collections, C_T, C_FAST, None)
+        self.collection_log.expire(2, now - COLLECTION_SLOW[1], collections, C_T, C_SLOW, None)
+        self.level_log.expire(0, now - LEVEL[1], collections, C_LEVEL_T, C_LEVEL, None)
+        self.hold_log.expire(0, now - HOLD[1], collections, C_HOLD_T, C_HOLD, None)
+        self.token_log.expire(0, now - TOKEN_HORIZON, self.tokens, T, VALUE, -1)
+
+
+def _account_counts(account: list, now: float) -> tuple[float, float]:
+    """An account record's two trade counts decayed to `now` (0.0 where forgotten)."""
+    elapsed = now - account[A_T]
+    day, month = account[A_DAY], account[A_MONTH]
+    return (0.0 if day is None else day * math.exp(ACCOUNT_DAY[0] * elapsed),
+            0.0 if month is None else month * math.exp(ACCOUNT_MONTH[0] * elapsed))
+
+
+def _move_level(record: list, value_at: int, t_at: int, decay: float, now: float, value: float) -> float:
+    """An event-time exponentially weighted mean: the record's level moved toward `value`, returned."""
+    level = record[value_at]
+    if level is None:
+        level = value
+    else:
+        keep = math.exp(decay * max(now - record[t_at], 0.0))
+        level = level + max(1.0 - keep, MIN_LEVEL_WEIGHT) * (value - level)
+    record[value_at], record[t_at] = level, now
+    return level
 
 
 def _payer_is_buyer(view: TradeView) -> float:

@@ -26,7 +26,7 @@ from amlwatch.sources import read_lines
 
 from .artifact import AnomalyModel, content_id
 from .drift import drift_category
-from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureExtractor, is_scored
+from .features import FEATURE_NAMES, FEATURE_VERSION, FeatureExtractor
 from .forest import CompiledForest
 
 DRIFT_BINS = 10
@@ -40,14 +40,14 @@ class FeatureRecorder(Detector):
 
     def __init__(self):
         self.features = FeatureExtractor()
-        self.rows: list[np.ndarray] = []
+        self.rows: list[list[float]] = []
         self.trade_ids: list[str] = []
 
     def observe(self, view: TradeView) -> list:
-        if is_scored(view):
-            self.rows.append(self.features.extract(view))
+        row = self.features.observe(view)
+        if row is not None:
+            self.rows.append(row)
             self.trade_ids.append(view.trade.trade_id)
-        self.features.update(view)
         return []
 
     def evict(self, now: float) -> None:
@@ -72,7 +72,7 @@ def collect_features(paths: Iterable[str | Path], config: Config | None = None,
                source=str(path), progress=progress)
         rows.extend(recorder.rows)
         trade_ids.extend(recorder.trade_ids)
-    X = np.vstack(rows) if rows else np.empty((0, len(FEATURE_NAMES)))
+    X = np.array(rows, dtype=np.float64) if rows else np.empty((0, len(FEATURE_NAMES)))
     return X, trade_ids, "sha256:" + digest.hexdigest()
 
 
