@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sys import intern
+
 from amlwatch.alerts import Alert, Episodes
 from amlwatch.config import DAY, HOUR, LinkConfig, WashConfig
 
@@ -243,11 +245,11 @@ class PairRepeatDetector(Detector):
         if not trade.paid or trade.buyer_id == trade.seller_id:
             return []
         config = self.config
-        collection = trade.collection_id
-        pair = _pair(trade.buyer_id, trade.seller_id)
-        key = (collection, pair)
-        self.window.add(key, trade.t, trade)
-        recent = self.window.recent(key, trade.t)
+        entry = self.ledger.entry(trade)
+        collection = intern(trade.collection_id)
+        pair = _pair(entry[1].buyer_id, entry[1].seller_id)
+        key = (collection, *pair)
+        recent = self.window.push(key, entry)
         if len(recent) < config.pair_repeat_min:
             return []
         trades = [entry[1] for entry in recent]
@@ -309,9 +311,9 @@ class RepeatBuyerDetector(Detector):
         trade = view.trade
         if not trade.paid:
             return []
-        key = (trade.buyer_id, trade.token_id)
-        self.window.add(key, trade.t, trade)
-        buys = self.window.recent(key, trade.t)
+        entry = self.ledger.entry(trade)
+        key = (entry[1].buyer_id, entry[1].token_id)
+        buys = self.window.push(key, entry)
         if len(buys) < self.config.rebuy_min:
             return []
         config = self.config

@@ -9,58 +9,103 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections import deque
-from typing import Generic, Hashable, Iterator, TypeVar
+from typing import Generic, Hashable, Iterator, Sequence, TypeVar
 
 T = TypeVar("T")
 
 
 class KeyedWindow(Generic[T]):
-    """Entries per key in plain lists: most keys (a pair, a buyer and token) only ever hold one
-    entry, and a one-item list is a tenth of the size of a deque."""
+    """Entries `(t, item)` per key, oldest first, at most `max_per_key` of them.
 
+    Compact, because a month of trades lives in these windows: a key with one entry (most pairs, most
+    buyers of a token) holds the bare entry, a longer one a list, and the expiry queue is flat (time,
+    key, time, key, ...), two references per entry instead of a tuple. `recent` and `push` return a
+    sequence the caller must not modify: the key's list, or a one-entry tuple.
+    """
+
+    state_version = 1
+    """1: single entries held bare, flat expiry queue (was a list per key and a (time, key) tuple per entry)."""
     __slots__ = ("horizon", "max_per_key", "_entries", "_expiry")
 
     def __init__(self, horizon: float, max_per_key: int = 256):
         self.horizon = horizon
         self.max_per_key = max_per_key
-        self._entries: dict[Hashable, list[tuple[float, T]]] = {}
-        self._expiry: deque[tuple[float, Hashable]] = deque()
+        self._entries: dict[Hashable, tuple[float, T] | list[tuple[float, T]]] = {}
+        self._expiry: deque = deque()
 
     def add(self, key: Hashable, t: float, item: T) -> None:
-        entries = self._entries.get(key)
-        if entries is None:
-            self._entries[key] = [(t, item)]
-        else:
-            entries.append((t, item))
-            if len(entries) > self.max_per_key:
-                del entries[0]
-        self._expiry.append((t, key))
+        self.add_entry(key, (t, item))
 
-    def recent(self, key: Hashable, now: float) -> list[tuple[float, T]]:
+    def push(self, key: Hashable, entry: tuple[float, T]) -> Sequence[tuple[float, T]]:
+        """`add_entry`, then `recent` at the entry's time, in one lookup."""
+        held = self.add_entry(key, entry)
+        if held.__class__ is not list:
+            return (held,)
+        cutoff = entry[0] - self.horizon
+        if held[0][0] < cutoff:
+            _trim(held, cutoff)
+        return held
+
+    def add_entry(self, key: Hashable, entry: tuple[float, T]):
+        """`add` of an entry the caller built, a `(t, item)` tuple that windows keeping one trade share;
+        returns what the key now holds (the entry alone, or the key's list)."""
+        expiry = self._expiry
+        expiry.append(entry[0])
+        expiry.append(key)
+        store = self._entries
+        held = store.get(key)
+        if held is None or (self.max_per_key == 1 and held.__class__ is not list):
+            store[key] = entry
+            return entry
+        if held.__class__ is not list:
+            held = store[key] = [held, entry]
+            return held
+        held.append(entry)
+        if len(held) > self.max_per_key:
+            del held[0]
+        return held
+
+    def recent(self, key: Hashable, now: float) -> Sequence[tuple[float, T]]:
         """Entries of `key` inside the window ending at `now`, oldest first (do not modify)."""
-        entries = self._entries.get(key)
-        if entries is None:
-            return _EMPTY
-        _trim(entries, now - self.horizon)
-        return entries
+        held = self._entries.get(key)
+        if held is None:
+            return ()
+        cutoff = now - self.horizon
+        if held.__class__ is list:
+            if held and held[0][0] < cutoff:
+                _trim(held, cutoff)
+            return held
+        if held[0] < cutoff:
+            del self._entries[key]
+            return ()
+        return (held,)
 
     def evict(self, now: float) -> None:
         cutoff = now - self.horizon
         expiry, store = self._expiry, self._entries
-        while expiry and expiry[0][0] < cutoff:
-            _, key = expiry.popleft()
-            entries = store.get(key)
-            if entries is None:
+        while expiry and expiry[0] < cutoff:
+            expiry.popleft()
+            key = expiry.popleft()
+            held = store.get(key)
+            if held is None:
                 continue
-            _trim(entries, cutoff)
-            if not entries:
-                del store[key]
+            if held.__class__ is list:
+                _trim(held, cutoff)
+                if held:
+                    continue
+            elif held[0] >= cutoff:
+                continue
+            del store[key]
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def keys(self) -> Iterator[Hashable]:
         return iter(self._entries)
+
+    def entries(self) -> int:
+        """Entries held over all keys (expired ones not yet evicted included)."""
+        return sum(len(held) if held.__class__ is list else 1 for held in self._entries.values())
 
 
 def _trim(entries: list, cutoff: float) -> None:
@@ -70,9 +115,6 @@ def _trim(entries: list, cutoff: float) -> None:
         while index < len(entries) and entries[index][0] < cutoff:
             index += 1
         del entries[:index]
-
-
-_EMPTY: list = []
 
 
 class SortedWindow:
@@ -143,58 +185,72 @@ class CountWindow:
 
     Memory is one count per key and active bucket (never one entry per event), so a market maker's
     thousands of trades cost what a few hours of them do. The window is exact to one bucket:
-    deterministic in event time, so replay and the streaming stages count alike.
+    deterministic in event time, so replay and the streaming stages count alike. Each key holds one
+    flat list, `[total, start, count, start, count, ...]` oldest bucket first, and the expiry queue is
+    flat too: a month of (collection, account) keys is most of the ledger otherwise.
     """
 
-    __slots__ = ("horizon", "bucket", "_buckets", "_totals", "_expiry")
+    state_version = 1
+    """1: one flat list per key and a flat expiry queue (were a deque of [start, count] and a total)."""
+    __slots__ = ("horizon", "bucket", "_counts", "_expiry", "_start")
 
     def __init__(self, horizon: float, bucket: float = 3600.0):
         self.horizon = horizon
         self.bucket = bucket
-        self._buckets: dict[Hashable, deque[list]] = {}
-        self._totals: dict[Hashable, int] = {}
-        self._expiry: deque[tuple[float, Hashable]] = deque()
+        self._counts: dict[Hashable, list] = {}
+        self._expiry: deque = deque()
+        self._start = 0.0
+        """The latest bucket start computed: keys opening the same bucket share its float."""
 
     def add(self, key: Hashable, t: float) -> None:
         start = t - t % self.bucket
-        buckets = self._buckets.get(key)
-        if buckets is None:
-            self._buckets[key] = deque(([start, 1],))
-            self._totals[key] = 1
-            self._expiry.append((start, key))
-            return
-        last = buckets[-1]
-        if last[0] >= start:
-            last[1] += 1
+        if start == self._start:
+            start = self._start
         else:
-            buckets.append([start, 1])
-            self._expiry.append((start, key))
-        self._totals[key] += 1
+            self._start = start
+        held = self._counts.get(key)
+        if held is not None and len(held) > 1:
+            held[0] += 1
+            if held[-2] >= start:
+                held[-1] += 1
+                return
+            held.append(start)
+            held.append(1)
+        elif held is not None:
+            held[:] = (1, start, 1)
+        else:
+            self._counts[key] = [1, start, 1]
+        self._expiry.append(start)
+        self._expiry.append(key)
 
     def count(self, key: Hashable, now: float) -> int:
         """Events of `key` in buckets that end after `now - horizon`."""
-        buckets = self._buckets.get(key)
-        if buckets is None:
+        held = self._counts.get(key)
+        if held is None:
             return 0
-        self._trim(key, buckets, now - self.horizon)
-        return self._totals.get(key, 0)
+        self._trim(held, now - self.horizon)
+        return held[0]
 
-    def _trim(self, key: Hashable, buckets: deque, cutoff: float) -> None:
-        while buckets and buckets[0][0] + self.bucket <= cutoff:
-            self._totals[key] -= buckets.popleft()[1]
+    def _trim(self, held: list, cutoff: float) -> None:
+        bucket, end = self.bucket, 1
+        while end < len(held) and held[end] + bucket <= cutoff:
+            held[0] -= held[end + 1]
+            end += 2
+        if end > 1:
+            del held[1:end]
 
     def evict(self, now: float) -> None:
         cutoff = now - self.horizon
-        expiry = self._expiry
-        while expiry and expiry[0][0] + self.bucket <= cutoff:
-            _, key = expiry.popleft()
-            buckets = self._buckets.get(key)
-            if buckets is None:
+        expiry, counts, bucket = self._expiry, self._counts, self.bucket
+        while expiry and expiry[0] + bucket <= cutoff:
+            expiry.popleft()
+            key = expiry.popleft()
+            held = counts.get(key)
+            if held is None:
                 continue
-            self._trim(key, buckets, cutoff)
-            if not buckets:
-                del self._buckets[key]
-                del self._totals[key]
+            self._trim(held, cutoff)
+            if len(held) == 1:
+                del counts[key]
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._counts)

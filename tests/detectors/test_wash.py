@@ -11,6 +11,7 @@ from support.events import (
     gift,
     id_of,
     ip_of,
+    monitor_run,
     name_of,
     none_of,
     one,
@@ -405,3 +406,80 @@ def test_pair_growing_over_many_trades_is_one_episode():
     assert [a.episode_seq for a in alerts] == [1, 2, 3, 4, 5, 6]
     assert alerts[-1].trade_ids == trade_ids(*trades)
     assert len({a.alert_id for a in alerts}) == 6
+
+
+# --- state: compact entries, bounded by the window (issue 15) --------------------------------------
+
+
+def _market(days: int, per_day: int, start_day: float = 0.0) -> list[dict]:
+    """Unrelated registered accounts each selling a token of their own once, `per_day` trades a day."""
+    events = []
+    for n in range(days * per_day):
+        day = start_day + n / per_day
+        seller, buyer = f"bg-s{n}", f"bg-b{n}"
+        events += [account(seller, at(days=day, minutes=-5)), account(buyer, at(days=day, minutes=-5)),
+                   trade(seller, buyer, at(days=day), token_id=f"bg-tok{n}", price=f"{100 + n % 50}.00")]
+    return events
+
+
+def _merged(*streams: list[dict]) -> list[dict]:
+    return sorted((e for stream in streams for e in stream), key=lambda e: e["ts"])
+
+
+def _held_entries(monitor):
+    ledger = monitor.ledger
+    windows = [ledger.transfers, ledger.last_transfer]
+    windows += [d.window for d in monitor.detectors if d.name in (PAIR, REBUY)]
+    return windows, [entry for w in windows for held in w._entries.values()
+                     for entry in (held if isinstance(held, list) else [held])]
+
+
+def test_wash_patterns_spread_over_the_window_survive_a_busy_market_and_its_evictions():
+    """Each pattern's first trade is four weeks old when it completes, under a thousand other trades."""
+    phone = phone_of("acc-r")
+    pattern = world("acc-a", "acc-b", "acc-c", "acc-d", t=at(days=-40)) + [
+        account("acc-r", at(days=-40), phone_hash=phone), account("acc-q", at(days=-40), phone_hash=phone),
+        # pair repeat: acc-a and acc-b, both ways, days 0, 14 and 28
+        trade("acc-a", "acc-b", at(days=0), token_id="tok-p1", price="500.00"),
+        trade("acc-b", "acc-a", at(days=14), token_id="tok-p2", price="510.00"),
+        trade("acc-a", "acc-b", at(days=28), token_id="tok-p3", price="505.00"),
+        # repeat buyer: acc-c buys tok-rb on days 1, 15 and 29
+        trade("acc-d", "acc-c", at(days=1), token_id="tok-rb", price="300.00", kind="primary"),
+        trade("acc-c", "acc-d", at(days=8), token_id="tok-rb", price="300.00"),
+        trade("acc-d", "acc-c", at(days=15), token_id="tok-rb", price="300.00"),
+        trade("acc-c", "acc-d", at(days=22), token_id="tok-rb", price="300.00"),
+        trade("acc-d", "acc-c", at(days=29), token_id="tok-rb", price="300.00"),
+        # round trip between two accounts sharing a phone: out on day 2, back on day 27
+        trade("acc-r", "acc-q", at(days=2), token_id="tok-rt", price="800.00"),
+        trade("acc-q", "acc-r", at(days=27), token_id="tok-rt", price="800.00"),
+    ]
+    monitor, alerts = monitor_run(_merged(pattern, _market(30, 40)))
+    [pair] = [a for a in alerts if a.detector == PAIR and a.accounts == ["acc-a", "acc-b"]]
+    assert pair.trade_ids == trade_ids(*pattern[-10:-7]) and pair.evidence["trades"] == 3
+    rebuy = one(alerts, REBUY)
+    assert rebuy.evidence["buys"] == 3 and rebuy.trade_ids == trade_ids(*pattern[-7:-2])
+    assert rebuy.evidence["path"] == ["acc-d", "acc-c", "acc-d", "acc-c", "acc-d", "acc-c"]
+    trip = one(alerts, ROUND_TRIP)
+    assert trip.trade_ids == trade_ids(*pattern[-2:]) and trip.evidence["path"] == ["acc-r", "acc-q", "acc-r"]
+    assert trip.evidence["days"] == 25.0 and trip.evidence["prices"] == ["800.00", "800.00"]
+
+
+def test_wash_state_keeps_compact_shared_entries_bounded_by_the_window_on_a_long_stream():
+    from amlwatch.detectors.ledger import Transfer
+    from amlwatch.events import TradeEvent
+
+    per_day, days = 20, 120
+    monitor, alerts = monitor_run(_market(days, per_day))
+    none_of(alerts, "wash_trading")
+    windows, held = _held_entries(monitor)
+    ledger, pair, rebuy = windows[0], windows[2], windows[3]
+    month = 30 * per_day + 2                         # 30 days of trades (plus one eviction interval)
+    assert ledger.entries() <= month and pair.entries() <= month and rebuy.entries() <= month
+    assert len(monitor.ledger.activity) <= 3 * month  # the collection and both parties of each trade
+    assert len(ledger._expiry) <= 2 * month           # flat: a time and a key per entry
+    # Nothing keeps the trade events themselves: one (t, Transfer) tuple per trade, shared by every window.
+    assert all(type(entry[1]) is Transfer for entry in held)
+    assert not any(isinstance(entry[1], TradeEvent) for entry in held)
+    newest = pair.recent(next(reversed(pair._entries)), float("-inf"))[-1]
+    assert ledger.recent(newest[1].token_id, newest[0])[-1] is newest
+    assert rebuy.recent((newest[1].buyer_id, newest[1].token_id), newest[0])[-1] is newest
