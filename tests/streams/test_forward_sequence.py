@@ -60,27 +60,27 @@ def _forwards(values: list[bytes]) -> dict[int, str]:
     return out
 
 
-def test_a_restored_partition_forwards_the_same_trades_under_the_same_numbers_whatever_its_batches():
+def _sent_and_sent_again() -> tuple[list[bytes], list[bytes]]:
+    """What a partition sent after its snapshot, fed one batch of four then one message a batch, and what
+    it sends again restored from that snapshot and fed the same messages as one batch."""
     frames = _frames()
     first = _work()
     _run(first, frames, [1])
     snapshot = first.snapshot()
     sent = _run(first, frames, [4, 1, 1, 1, 1], start=1)
-    again = _run(WorkProcessor.restore(snapshot, build_stage_monitor(Config(), 1, False)), frames, [len(frames)],
-                 start=1)
+    restored = WorkProcessor.restore(snapshot, build_stage_monitor(Config(), 1, False))
+    return sent, _run(restored, frames, [len(frames)], start=1)
+
+
+def test_a_restored_partition_forwards_the_same_trades_under_the_same_numbers_whatever_its_batches():
+    sent, again = _sent_and_sent_again()
     assert len(_forwards(sent)) == 7
     assert _forwards(again) == _forwards(sent)
 
 
 def test_stage_two_takes_every_trade_once_when_the_sender_restarts_from_an_older_snapshot():
-    frames = _frames()
-    first = _work()
-    _run(first, frames, [1])
-    snapshot = first.snapshot()
-    sent = _run(first, frames, [4, 1, 1, 1, 1], start=1)
+    sent, again = _sent_and_sent_again()
     cut = next(i for i, value in enumerate(sent) if 2 in _forwards([value])) + 1   # crash after seq 2 was sent
-    again = _run(WorkProcessor.restore(snapshot, build_stage_monitor(Config(), 1, False)), frames, [len(frames)],
-                 start=1)
     keyed = KeyedProcessor(0, 1, build_stage_monitor(Config(), 2, False), ["w0"])
     taken = []
     for offset, value in enumerate(sent[:cut] + again):
