@@ -17,6 +17,7 @@ left out of the snapshot and supplied again on restore).
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any, Callable
 
 import orjson
@@ -46,11 +47,17 @@ def build_stage_monitor(config: Config, stage: int, with_model: bool):
 
 class _Processor:
     stage = 0
+    state_version = 1
+    """1: `ready` (what a release decision let go, in processing order) joined the state."""
 
     def __init__(self, partition: int, monitor, sources: list[str], out_topic: str, out_partitions: int):
         self.partition = partition
         self.monitor = monitor
         self.buffer = ReorderBuffer(sources)
+        self.ready: deque = deque()
+        """Released (and late) events not yet processed, in the order they are processed. Releases are
+        decided once per input message, so this order, and the forward count assigned in it, depend only
+        on the messages, never on how they were batched or when `drain` ran."""
         self.out_topic = out_topic
         self.out_partitions = out_partitions
         self.offset = -1
@@ -66,9 +73,9 @@ class _Processor:
 
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
                ) -> tuple[list[Alert], list[Out]]:
-        """Take one Kafka message (a frame of work messages); late events are processed at once, others
-        wait in the buffer. `parse` is the worker's shared one (streams/parsed.py); not kept, as the
-        processor is pickled."""
+        """Take one Kafka message (a frame of work messages), then decide what the watermark releases; what
+        is released or late waits in `ready` for `drain` (stage 2 takes a late event at once). `parse` is
+        the worker's shared one (streams/parsed.py); not kept, as the processor is pickled."""
         self.offset = offset
         alerts: list[Alert] = []
         outs: list[Out] = []
@@ -79,13 +86,20 @@ class _Processor:
                 continue
             late = self._take(message, parse)
             if late is not None:
-                a, o = self._before_late()
+                a, o = self._late(late)
                 alerts.extend(a)
                 outs.extend(o)
-                a, o = self._process(*late)
-                alerts.extend(a)
-                outs.extend(o)
+        self._release()
         return alerts, outs
+
+    def _release(self) -> None:
+        """The release decision: what the watermark lets go joins `ready`, earliest first."""
+        self.ready.extend(self.buffer.release())
+
+    def _late(self, late: tuple) -> tuple[list[Alert], list[Out]]:
+        """A late event (behind what was released) is processed after what was released before it."""
+        self.ready.append(late)
+        return [], []
 
     def _take(self, message: WorkEvent, parse: Callable[[bytes], Event]) -> tuple[Event, bytes] | None:
         """Buffer one event; the event itself when it is late (behind what was released)."""
@@ -111,15 +125,16 @@ class _Processor:
         return raw, None
 
     def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
-        """Process what the watermark released, earliest first (at most `limit` events: `releasable`
-        then says more are waiting); once all are, pass the progress on."""
+        """Process what was released, in `ready` order (at most `limit` events: `releasable` then says more
+        are waiting); once all are, pass the progress on."""
         alerts: list[Alert] = []
         outs: list[Out] = []
-        for event, raw, sides in self.buffer.release(limit):
-            a, o = self._process(event, raw, sides)
+        ready = self.ready
+        for _ in range(len(ready) if limit is None else min(limit, len(ready))):
+            a, o = self._process(*ready.popleft())
             alerts.extend(a)
             outs.extend(o)
-        if self.buffer.releasable:
+        if ready:
             return alerts, outs
         bound = self.buffer.bound()
         if bound != math.inf:
@@ -135,11 +150,7 @@ class _Processor:
 
     @property
     def releasable(self) -> bool:
-        return self.buffer.releasable
-
-    def _before_late(self) -> tuple[list[Alert], list[Out]]:
-        """What to process before a late event (stage 2: what arrived before it)."""
-        return [], []
+        return bool(self.ready)
 
     def _process(self, event: Event, raw: bytes, sides: Any = None) -> tuple[list[Alert], list[Out]]:
         self.events += 1
@@ -254,16 +265,20 @@ class KeyedProcessor(_Processor):
         pay, receive = sides
         self.records.extend(self.lvtr.observe_trade(trade, (Side(*pay), Side(*receive))))
 
-    def _before_late(self) -> tuple[list[Alert], list[Out]]:
+    def _late(self, late: tuple) -> tuple[list[Alert], list[Out]]:
         """A late trade meets the watermark of its arrival: what the markers before it released is taken
-        first and the days they passed are closed. (Else a late trade in one batch with earlier ones, a
-        backlog or a restore, met a watermark behind them and joined a day replay had let go.)"""
-        return self.drain()
+        first and the days they passed are closed, then the trade. (Else a late trade in one batch with
+        earlier ones, a backlog or a restore, met a watermark behind them and joined a day replay had let
+        go.)"""
+        self._release()
+        alerts, outs = self.drain()
+        a, o = self._process(*late)
+        return alerts + a, outs + o
 
     def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
         """Also closes the large-value days the low watermark passed, once every released trade is in."""
         alerts, outs = super().drain(limit)
-        if not self.buffer.releasable:
+        if not self.ready:
             closed = self.lvtr.advance(self.low_watermark())
             if closed:
                 self.dirty = True
