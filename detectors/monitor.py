@@ -152,6 +152,17 @@ class Monitor:
         self._registry_event_calls = [(d, d.observe_registry) for d in registry
                                       if type(d).observe_registry is not Detector.observe_registry]
 
+    _CALLS = ("_stream_calls", "_registry_calls", "_complete_calls", "_registry_event_calls")
+
+    def __getstate__(self) -> dict:
+        """A snapshot holds no bound methods (a state pickle may name classes only): the call lists are
+        rebuilt from the restored detectors."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._CALLS}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._calls(self.stream_detectors, self.registry_detectors)
+
     def take_rejected(self) -> list[Rejection]:
         taken, self.rejected = self.rejected, []
         return taken
