@@ -60,6 +60,7 @@ class UnregisteredCollectionDetector(Detector):
     name = "asset.unregistered_collection"
     typology = "prohibited_asset"
     needs_registry = True
+    only_incomplete = True
 
     def observe(self, view: TradeView) -> list[Alert]:
         if view.collection is not None:

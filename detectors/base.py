@@ -64,6 +64,9 @@ class Detector:
     typology = ""
     needs_registry = False
     scope = "collection"
+    only_incomplete = False
+    """True for a registry check that can only alert on a trade whose buyer, seller or collection the
+    registry does not know: the monitor then skips it for a trade whose parties are all known."""
 
     def observe(self, view: TradeView) -> list[Alert]:
         raise NotImplementedError

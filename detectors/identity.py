@@ -148,6 +148,7 @@ class UnregisteredPartyDetector(Detector):
     name = "identity.unregistered_party"
     typology = "identity_mismatch"
     needs_registry = True
+    only_incomplete = True
 
     def __init__(self, config: IdentityConfig):
         self.config = config

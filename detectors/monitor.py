@@ -16,6 +16,8 @@ from collections import deque
 from time import perf_counter
 from typing import NamedTuple
 
+import orjson
+
 from amlwatch import __version__
 from amlwatch.alerts import Alert
 from amlwatch.config import DAY, HOUR, Config
@@ -55,8 +57,9 @@ _FIELDS = {cls: operator.attrgetter(*(f.name for f in dataclasses.fields(cls)))
 
 def content_fingerprint(event: Event) -> int:
     """A stable digest of an event's content (the same in every process, unlike hash()): a redelivery
-    repeats it, a different event under a reused event_id does not."""
-    return zlib.crc32(repr(_FIELDS[type(event)](event)).encode())
+    repeats it, a different event under a reused event_id does not. The fields as one JSON array (a
+    Decimal as its text): repr() of them cost twice the record's parse."""
+    return zlib.crc32(orjson.dumps(_FIELDS[type(event)](event), default=str))
 
 
 EVICT_EVERY_SECONDS = 60.0
@@ -88,8 +91,9 @@ def rule_detectors(config: Config, registry: Registry, ledger: TokenLedger) -> l
 
 
 class Monitor:
-    state_version = 1
-    """1: `_seen` maps event ids to content fingerprints (was a set of ids)."""
+    state_version = 2
+    """1: `_seen` maps event ids to content fingerprints (was a set of ids). 2: the fingerprint is a crc32 of
+    the fields' JSON (was of their repr): a snapshot's fingerprints would not match redeliveries."""
 
     def __init__(self, config: Config | None = None, extra_detectors: list[Detector] | None = None,
                  model_id: str | None = None, *, scopes: frozenset[str] | None = None,
@@ -112,6 +116,7 @@ class Monitor:
         self.detectors = detectors
         self.stream_detectors = [d for d in detectors if not d.needs_registry]
         self.registry_detectors = [d for d in detectors if d.needs_registry]
+        self._calls(self.stream_detectors, self.registry_detectors)
         self.versions = {"monitor": __version__, "config": config.hash, "model": model_id}
         self.grace = config.identity.registry_grace_minutes * 60.0
         self.dedupe_horizon = config.monitor.dedupe_window_hours * HOUR
@@ -136,6 +141,27 @@ class Monitor:
         self.skewed = 0
         """Registry events more than `max_skew` ahead, applied without moving the watermark."""
         self.sample_detector_time(TIME_EVERY)
+
+    def _calls(self, stream: list, registry: list) -> None:
+        """(detector, bound method) pairs the hot path runs, without the calls that cannot alert: a
+        detector's registry hook it never overrode, and the checks that only a trade with an unknown
+        party or collection can fail (`Detector.only_incomplete`) on a trade whose are all known."""
+        self._stream_calls = [(d, d.observe) for d in stream]
+        self._registry_calls = [(d, d.observe) for d in registry]
+        self._complete_calls = [(d, d.observe) for d in registry if not d.only_incomplete]
+        self._registry_event_calls = [(d, d.observe_registry) for d in registry
+                                      if type(d).observe_registry is not Detector.observe_registry]
+
+    _CALLS = ("_stream_calls", "_registry_calls", "_complete_calls", "_registry_event_calls")
+
+    def __getstate__(self) -> dict:
+        """A snapshot holds no bound methods (a state pickle may name classes only): the call lists are
+        rebuilt from the restored detectors."""
+        return {k: v for k, v in self.__dict__.items() if k not in self._CALLS}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._calls(self.stream_detectors, self.registry_detectors)
 
     def take_rejected(self) -> list[Rejection]:
         taken, self.rejected = self.rejected, []
@@ -179,14 +205,16 @@ class Monitor:
             self.watermark = t
         try:
             if isinstance(event, TradeEvent):
-                alerts.extend(self._observe_trade(event))
+                found = self._observe_trade(event)
             else:
-                alerts.extend(self._observe_registry(event))
+                found = self._observe_registry(event)
+            if found:
+                alerts += found
         except Exception as exc:                     # noqa: BLE001 - one event's fault stays with it
             self._reject(event, "<monitor>", "monitor_error", f"{type(exc).__name__}: {exc}")
         if self.watermark - self._last_evict >= EVICT_EVERY_SECONDS:
             self._evict(self.watermark)
-        return self._stamp(alerts)
+        return self._stamp(alerts) if alerts else alerts
 
     def _reject(self, event: Event, field: str, reason: str, detail: str) -> list[Alert]:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
@@ -214,25 +242,28 @@ class Monitor:
         if not self._timing_countdown:
             return self._observe_trade_timed(trade)
         registry = self.registry
-        view = TradeView(
-            trade,
-            registry.accounts.get(trade.buyer_id),
-            registry.accounts.get(trade.seller_id),
-            registry.collections.get(trade.collection_id),
-            self.ledger.acquisition(trade),
-        )
+        accounts = registry.accounts
+        buyer, seller = accounts.get(trade.buyer_id), accounts.get(trade.seller_id)
+        collection = registry.collections.get(trade.collection_id)
+        view = TradeView(trade, buyer, seller, collection, self.ledger.acquisition(trade))
         alerts: list[Alert] = []
-        for detector in self.stream_detectors:
-            try:
-                alerts.extend(detector.observe(view))
-            except Exception as exc:                 # noqa: BLE001
-                self._detector_failed(detector, trade, exc)
-        if view.complete:
-            self._registry_checks(view, alerts)
-        elif self.registry_detectors:
+        self._run(self._stream_calls, view, alerts)
+        if buyer is not None and seller is not None and collection is not None:
+            self._run(self._complete_calls, view, alerts)
+        elif self._registry_calls:
             self._pending.append((trade.t + self.grace, view))
         self.ledger.record(trade)
         return alerts
+
+    def _run(self, calls: list, view: TradeView, alerts: list[Alert]) -> None:
+        for detector, observe in calls:
+            try:
+                found = observe(view)
+            except Exception as exc:                 # noqa: BLE001
+                self._detector_failed(detector, view.trade, exc)
+                continue
+            if found:
+                alerts += found
 
     def _observe_registry(self, event: AccountEvent | CollectionEvent) -> list[Alert]:
         if isinstance(event, AccountEvent):
@@ -240,19 +271,15 @@ class Monitor:
         else:
             self.registry.apply_collection(event)
         alerts: list[Alert] = []
-        for detector in self.registry_detectors:
+        for detector, observe_registry in self._registry_event_calls:
             try:
-                alerts.extend(detector.observe_registry(event, self.registry))
+                found = observe_registry(event, self.registry)
             except Exception as exc:                 # noqa: BLE001
                 self._detector_failed(detector, event, exc)
+                continue
+            if found:
+                alerts += found
         return alerts
-
-    def _registry_checks(self, view: TradeView, alerts: list[Alert]) -> None:
-        for detector in self.registry_detectors:
-            try:
-                alerts.extend(detector.observe(view))
-            except Exception as exc:                 # noqa: BLE001
-                self._detector_failed(detector, view.trade, exc)
 
     def _release(self, now: float) -> list[Alert]:
         """Registry checks of waiting trades whose grace ran out before `now`, with what is known now."""
@@ -261,7 +288,7 @@ class Monitor:
         while pending and pending[0][0] < now:
             _, view = pending.popleft()
             view.refresh(self.registry)
-            self._registry_checks(view, alerts)
+            self._run(self._registry_calls, view, alerts)
         return alerts
 
     def _evict(self, now: float) -> None:
@@ -312,13 +339,15 @@ class Monitor:
     def _observe_trade_timed(self, trade: TradeEvent) -> list[Alert]:
         """`_observe_trade` with every detector behind a stopwatch (registry checks of waiting trades excluded)."""
         self._timing_countdown = self.time_every + 1
-        stream, registry = self.stream_detectors, self.registry_detectors
-        self.stream_detectors = [_Timed(d, self.detector_seconds, self.time_every) for d in stream]
-        self.registry_detectors = [_Timed(d, self.detector_seconds, self.time_every) for d in registry]
+        calls = self._stream_calls, self._registry_calls, self._complete_calls
+        # (every registry check, the skipped ones too: each detector gets its figure)
+        self._stream_calls, self._registry_calls, self._complete_calls = (
+            [(d, _Timed(d, self.detector_seconds, self.time_every).observe) for d, _ in c]
+            for c in (calls[0], calls[1], calls[1]))
         try:
             return self._observe_trade(trade)
         finally:
-            self.stream_detectors, self.registry_detectors = stream, registry
+            self._stream_calls, self._registry_calls, self._complete_calls = calls
 
 
 class _Timed:

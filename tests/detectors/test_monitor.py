@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 import orjson
+import pytest
 from support.events import (
     account,
     at,
@@ -22,7 +23,7 @@ from support.events import (
 )
 
 from amlwatch.config import Config
-from amlwatch.detectors.monitor import Monitor
+from amlwatch.detectors.monitor import Monitor, content_fingerprint
 from amlwatch.events import parse_event
 
 UNREGISTERED = "identity.unregistered_party"
@@ -113,6 +114,24 @@ def test_redelivered_event_yields_no_second_alert():
     # Counted once, the pair has only two trades: no pair repeat from the re-deliveries.
     none_of(alerts, "wash.pair_repeat")
     assert [a.detector for a in alerts] == ["asset.financial", "settlement.currency"]
+
+
+@pytest.mark.parametrize("change", [{"price": "100.0"}, {"buyer_ip": None}, {"buyer_ip": "None"},
+                                    {"ts": at(hours=1, seconds=1)}, {"payment": None}])
+def test_fingerprint_tells_changed_content_from_a_redelivery(change):
+    record = trade("acc-a", "acc-b", at(hours=1), price="100.00", buyer_ip="1.2.3.4")
+    same = parse_event(orjson.dumps(record))
+    assert content_fingerprint(parse_event(record)) == content_fingerprint(same)
+    assert content_fingerprint(parse_event({**record, **change})) != content_fingerprint(same)
+
+
+def test_fingerprint_of_registry_events_covers_decimals_booleans_and_card_lists():
+    launch = collection("col-x", at(minutes=-5), issue_price="99.00", fractional=False)
+    verify = account("acc-a", at(minutes=-4), action="verify")
+    for record, change in ((launch, {"issue_price": "99.0"}), (launch, {"fractional": None}),
+                           (verify, {"bank_card_hashes": []}), (verify, {"bank_card_hashes": None})):
+        assert content_fingerprint(parse_event(record)) == content_fingerprint(parse_event(dict(record)))
+        assert content_fingerprint(parse_event({**record, **change})) != content_fingerprint(parse_event(record))
 
 
 # --- determinism ---------------------------------------------------------------------------------
