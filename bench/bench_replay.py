@@ -5,7 +5,7 @@ peak RSS is the run's own: the replay (events/s, CPU s, wall s, peak RSS) and th
 file the same way (gunzip, lines) and `orjson.loads` of every line and nothing else. The issue 15 target
 is replay wall <= 10x the floor's wall, in the same run; under load compare CPU seconds too.
 
-Streams: `--stream PATH` (e.g. /work/baseline/sim30/events.jsonl.gz, the sim30 shape: `amlwatch simulate
+Streams: `--stream PATH` (e.g. sim30/events.jsonl.gz, the sim30 shape: `amlwatch simulate
 --accounts 6000 --days 30`), else a simulation generated once and cached under bench/data/ (default
 --accounts 20000 --days 30, about 1M events).
 
