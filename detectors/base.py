@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from amlwatch.alerts import Alert, severity_for
 from amlwatch.errors import AmlwatchError
 from amlwatch.events import AccountEvent, CollectionEvent, TradeEvent
 
 from .registry import AccountState, CollectionState, Registry
+
+if TYPE_CHECKING:
+    from .ledger import Transfer
 
 
 class TradeView:
@@ -22,7 +25,7 @@ class TradeView:
         buyer: AccountState | None,
         seller: AccountState | None,
         collection: CollectionState | None,
-        acquisition: TradeEvent | None,
+        acquisition: Transfer | None,
     ):
         self.trade = trade
         self.buyer = buyer
