@@ -70,6 +70,7 @@ def test_a_keyed_partition_snapshot_keeps_its_open_days():
     assert proc.lvtr.open, "open days to carry over"
     restored = KeyedProcessor.restore(proc.snapshot(), build_stage_monitor(CONFIG, 2, False))
     assert restored.lvtr.open.keys() == proc.lvtr.open.keys()
+    assert proc.lvtr.packed and restored.lvtr.packed == proc.lvtr.packed, "closed days' trades, packed"
     assert restored.lvtr.watermark == proc.lvtr.watermark
     assert restored.lvtr.owns("x") == proc.lvtr.owns("x")
     assert restored.lvtr.config is CONFIG.lvtr, "the restoring worker's config, not the snapshot's copy"

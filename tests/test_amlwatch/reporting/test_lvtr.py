@@ -137,6 +137,31 @@ def test_a_late_trade_after_a_report_is_a_supplement_referring_to_it():
     assert [t["amount"] for t in supplement["trades"]] == ["100"] and supplement["total"] == "50100"
 
 
+def test_a_closed_day_keeps_the_trades_a_late_report_lists_and_only_those():
+    """A closed day keeps per customer its total and count; the trades only of customers not reported yet,
+    packed, and a late trade that pushes one over the line lists them all, in their order, with the late
+    trades that came before it; a reported customer's supplement lists the late trade alone."""
+    events = _stream("acc-b", "digital_rmb", {}, ["20000", "10000"])       # acc-b pays 30,000: not reported
+    events.insert(-1, trade("acc-s", "acc-r", ts(1, "15:00:00.000"), token_id="big", price="60000",
+                            method="digital_rmb"))                         # acc-r and acc-s reach the line
+    events.append(trade("acc-s", "acc-b", ts(1, "22:00:00.000"), token_id="late-1", price="5000",
+                        method="digital_rmb"))
+    events.append(trade("acc-s", "acc-b", ts(1, "23:00:00.000"), token_id="late-2", price="15000",
+                        method="digital_rmb"))
+    records, monitor, _ = reporting_run(events)
+    late = [r for r in lvtr_of(records) if r["customer"] == "acc-b"]
+    assert len(late) == 1 and late[0]["late"] and late[0]["total"] == "50000" and late[0]["trade_count"] == 4
+    assert [t["token_id"] for t in late[0]["trades"]] == ["tok-0", "tok-1", "late-1", "late-2"]
+    supplements = [r for r in lvtr_of(records) if r["message_kind"] == "supplement" and r["customer"] == "acc-s"]
+    assert [(len(r["trades"]), r["trade_count"]) for r in supplements] == [(1, 4), (1, 5)]   # 3 at the close
+    aggregator = reporting_run(events[:-2])[1].lvtr                         # closed, before the late trades
+    (day,) = aggregator.closed
+    assert aggregator.state_size()["trade_entries"] == 0, "reported buckets keep no trades, the others' are packed"
+    assert [e[7] for e in aggregator._unpack(day, ("acc-b", "cash", "pay"))] == ["tok-0", "tok-1"]
+    assert aggregator._unpack(day, ("acc-s", "cash", "receive")) == []
+    assert aggregator.closed[day][("acc-s", "cash", "receive")].count == 3
+
+
 def test_a_trade_too_late_to_assess_is_listed_not_dropped():
     # A dedupe window longer than the days kept: else the core refuses the trade first (next test).
     config = Config.from_mapping({"lvtr": {"late_days": 1}, "monitor": {"dedupe_window_hours": 240}})
