@@ -162,6 +162,39 @@ def test_a_closed_day_keeps_the_trades_a_late_report_lists_and_only_those():
     assert aggregator.closed[day][("acc-s", "cash", "receive")].count == 3
 
 
+def _late_in_both_orders(amounts: list[str], late: list[tuple[str, str]]) -> list[list[dict]]:
+    """acc-b's records when its day-1 trades of `amounts` are followed, after the close, by the late
+    trades `late` ((clock, price) each), in the given order and reversed: late trades on different input
+    partitions reach the worker in either order."""
+    runs = []
+    for order in (late, late[::-1]):
+        events = _stream("acc-b", "digital_rmb", {}, amounts)
+        events += [trade("acc-s", "acc-b", ts(1, clock), token_id=f"late-{clock}", price=price, method="digital_rmb",
+                         trade_id=f"late-{clock}", event_id=f"late-{clock}") for clock, price in order]
+        runs.append([r for r in lvtr_of(reporting_run(events)[0]) if r["customer"] == "acc-b"])
+    return runs
+
+
+def test_supplements_follow_the_arrival_order_and_the_last_carries_the_days_total():
+    """Which supplement carries which running total depends on the order late trades arrive in; their ids
+    do not, and the last one always carries the day's total of every trade known (docs/REPORTING.md)."""
+    first, second = _late_in_both_orders(["50000"], [("21:00:00.000", "100"), ("22:00:00.000", "200")])
+    assert [r["message_kind"] for r in first] == [r["message_kind"] for r in second] == ["normal", "supplement",
+                                                                                        "supplement"]
+    assert {r["report_id"] for r in first} == {r["report_id"] for r in second}
+    assert [r["total"] for r in first] == ["50000", "50100", "50300"]
+    assert [r["total"] for r in second] == ["50000", "50200", "50300"]
+
+
+def test_late_trades_that_reach_the_line_together_report_the_same_trades_under_the_last_ones_id():
+    """Neither late trade reaches the line alone: the one arriving second raises the late report, listing
+    both; total and trades agree whatever the order, the report id names the trade that arrived last."""
+    first, second = _late_in_both_orders(["30000"], [("21:00:00.000", "15000"), ("22:00:00.000", "10000")])
+    assert [(r["message_kind"], r["late"], r["total"]) for r in first + second] == [("normal", True, "55000")] * 2
+    assert sorted(t["token_id"] for t in first[0]["trades"]) == sorted(t["token_id"] for t in second[0]["trades"])
+    assert first[0]["report_id"] != second[0]["report_id"]
+
+
 def test_a_trade_too_late_to_assess_is_listed_not_dropped():
     # A dedupe window longer than the days kept: else the core refuses the trade first (next test).
     config = Config.from_mapping({"lvtr": {"late_days": 1}, "monitor": {"dedupe_window_hours": 240}})
