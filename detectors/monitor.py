@@ -35,6 +35,7 @@ from .identity import (
 from .ledger import TokenLedger
 from .registry import Registry
 from .settlement import SettlementDetector
+from .skew import unconfirmed_jump
 from .speculation import PriceSpikeDetector, PumpDetector, RapidFlipDetector, TransferLockDetector
 from .structuring import StructuringDetector
 from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
@@ -185,17 +186,13 @@ class Monitor:
                 return self._reject(event, "ts", "late_beyond_dedupe_window",
                                     "further behind the watermark than the dedupe window: cannot be told "
                                     "from a redelivery")
-            if t > watermark + self.max_skew:
-                confirmed = self._ahead_t is not None and abs(t - self._ahead_t) <= self.max_skew
-                if not confirmed:
-                    self._ahead_t = t
-                    if isinstance(event, TradeEvent):
-                        return self._reject(event, "ts", "event_time_skew",
-                                            f"more than {self.max_skew / HOUR:g} h ahead of the watermark")
-                    self.skewed += 1
-                    moves = False
-                else:
-                    self._ahead_t = None
+            jump, self._ahead_t = unconfirmed_jump(t, watermark, self._ahead_t, self.max_skew)
+            if jump:
+                if isinstance(event, TradeEvent):
+                    return self._reject(event, "ts", "event_time_skew",
+                                        f"more than {self.max_skew / HOUR:g} h ahead of the watermark")
+                self.skewed += 1
+                moves = False
         self._seen[event.event_id] = fingerprint
         self._seen_order.append((min(t, self.watermark) if not moves else t, event.event_id))
         # Waiting trades see every registry event up to their deadline and none after it, whatever

@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from faust.types import TP
 
-from amlwatch.config import Config
+from amlwatch.config import HOUR, Config
 
 from .app import track_produced_topics
 from .gaps import GapGuard
@@ -89,7 +89,8 @@ class StreamRuntime:
         }
         self.internal_topics = frozenset({kafka.work_topic, kafka.keyed_topic})
         self.router = RouterStage(kafka, Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic,
-                                                parse=self.parsed.parse),
+                                                parse=self.parsed.parse,
+                                                max_skew=config.monitor.max_skew_hours * HOUR),
                                   send=self._send, flush=self._flush, metrics=metrics, archive=archive)
         self.stages: dict[int, DetectionStage] = {}
         for stage, topic in ((1, kafka.work_topic), (2, kafka.keyed_topic)):

@@ -53,7 +53,7 @@ class _Processor:
     def __init__(self, partition: int, monitor, sources: list[str], out_topic: str, out_partitions: int):
         self.partition = partition
         self.monitor = monitor
-        self.buffer = ReorderBuffer(sources)
+        self.buffer = ReorderBuffer(sources, max_skew=monitor.max_skew if self.stage == 1 else math.inf)
         self.ready: deque = deque()
         """Released (and late) events not yet processed, in the order they are processed. Releases are
         decided once per input message, so this order, and the forward count assigned in it, depend only
@@ -116,7 +116,8 @@ class _Processor:
         except BadRecord:
             self.bad += 1
             return None
-        if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, raw, sides)):
+        if self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, (event, raw, sides),
+                            trade=isinstance(event, TradeEvent)):
             return None
         return event, raw, sides
 

@@ -16,6 +16,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+from amlwatch.config import HOUR, MonitorConfig
+from amlwatch.detectors.skew import unconfirmed_jump
 from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
 
 from .codecs import FRAME_BYTES, encode_dead_letter, encode_event, encode_frame, encode_marker
@@ -53,6 +55,16 @@ class Router:
     bad: int = 0
     parse: Callable[[bytes], Event] = parse_event
     """A worker passes its ParsedEventCache's parse, so its stages reuse the router's parse."""
+    max_skew: float = MonitorConfig.max_skew_hours * HOUR
+    """The core's skew limit (`monitor.max_skew_hours`): a trade it will refuse as too far ahead moves no
+    progress, else its marker would vouch for a time the stream never reached (and close the days)."""
+    watermark: float = -math.inf
+    """The latest event time of this router's sources that the core would let move its watermark."""
+    ahead_t: float | None = None
+    """The core's confirmation memory (`detectors.skew.unconfirmed_jump`), over this router's sources."""
+    ahead_event: str | None = None
+    """The event that set `ahead_t`: read again (uncommitted input after a restart), it confirms nothing,
+    as the core takes it for a duplicate."""
 
     def route(self, topic: str, partition: int, offset: int, raw: bytes) -> tuple[Event | None, list[Out]]:
         source = source_name(topic, partition)
@@ -63,8 +75,18 @@ class Router:
             self.bad += 1
             key, value = encode_dead_letter(raw, error, topic, partition, offset)
             return None, [Out(self.deadletter_topic, None, key, value)]
-        if event.t > self.progress.get(source, -math.inf):
-            self.progress[source] = event.t
+        t = event.t
+        if event.event_id == self.ahead_event:
+            jump = True
+        else:
+            jump, self.ahead_t = unconfirmed_jump(t, self.watermark, self.ahead_t, self.max_skew)
+            if jump:
+                self.ahead_event = event.event_id
+            elif t > self.watermark:
+                self.watermark = t
+        # A far-ahead registry event is applied by the core (the heartbeat closes the days); a trade is refused.
+        if t > self.progress.get(source, -math.inf) and not (jump and isinstance(event, TradeEvent)):
+            self.progress[source] = t
         value = encode_event(source, offset, raw)
         if isinstance(event, TradeEvent):
             target = partition_for(event.collection_id, self.work_partitions)

@@ -15,7 +15,11 @@ Invariants:
   it joins them, and either raises a `normal` report flagged `late` (the total now reaches the line)
   or a `supplement` referring to the day's original report. A trade later still is never dropped
   silently: it yields a `late_unassessed` record and is counted.
-* State is bounded: open days plus `late_days` of closed ones.
+* State is bounded: open days plus `late_days` of closed ones. A closed day keeps per customer its
+  totals and trade count; the trades themselves only of customers not reported yet (a late trade
+  may still push them over the line, and that late report lists the day's trades), packed into one
+  compressed blob per day (`packed`). A reported customer's trades are no longer needed: a late
+  trade raises a supplement listing that trade alone.
 
 What the aggregator needs of each party is a `Side` (payment kind, hashes, organisation or not),
 computed from the registry by `trade_sides`. Replay computes it in place; the Kafka worker's
@@ -26,10 +30,14 @@ account, no registry), which calls `observe_trade` with it.
 from __future__ import annotations
 
 import hashlib
+import sys
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, NamedTuple
+
+import orjson
 
 from amlwatch.events import Event, TradeEvent
 from amlwatch.paymentkind import is_organisation, payment_kind
@@ -65,6 +73,10 @@ def _side(trade: TradeEvent, state, other, customer: str, kinds: PaymentKindConf
 class _Bucket:
     total: Decimal = Decimal(0)
     trades: list = field(default_factory=list)
+    """An open day's: every trade. A closed day's: only those that arrived after the close (the others
+    are in the day's packed blob until the bucket is reported, and needed no more after)."""
+    count: int = 0
+    """Trades in the total, wherever they are kept."""
     reported: str | None = None
     """report_id of the day's first report for this bucket, once emitted."""
     id_hash: str | None = None
@@ -74,6 +86,9 @@ class _Bucket:
 
 class LargeValueAggregator:
     """`observe(event, registry)` -> report records (dicts) for days it closed or late trades it assessed."""
+
+    state_version = 1
+    """1: closed days keep their unreported buckets' trades packed (`packed`), bucket trade counts."""
 
     def __init__(self, config: LargeValueConfig | None = None, kinds: PaymentKindConfig | None = None, *,
                  owns: Callable[[str], bool] | None = None):
@@ -87,6 +102,9 @@ class LargeValueAggregator:
         self.watermark = float("-inf")
         self.open: dict[int, dict[tuple, _Bucket]] = {}
         self.closed: dict[int, dict[tuple, _Bucket]] = {}
+        self.packed: dict[int, bytes] = {}
+        """Per closed day, the trades its unreported buckets had at the close (`_pack`), opened only when a
+        late trade pushes one over the line."""
         self.closed_through = None
         """The last day number closed (days up to it are closed, whether they saw trades or not)."""
         self.late_unassessed = 0
@@ -159,8 +177,8 @@ class LargeValueAggregator:
             if self.owns is not None and not self.owns(customer):
                 continue
             kind = side.kind
-            entry = (trade.trade_id, trade.ts, price, counterparty, trade.payment_method,
-                     trade.instrument_hash, trade.collection_id, trade.token_id, trade.event_id)
+            entry = (trade.trade_id, trade.ts, price, _shared(counterparty), _shared(trade.payment_method),
+                     _shared(trade.instrument_hash), _shared(trade.collection_id), trade.token_id, trade.event_id)
             key = (customer, kind, direction)
             if not late:
                 buckets = self.open.get(day)
@@ -168,8 +186,9 @@ class LargeValueAggregator:
                     buckets = self.open[day] = {}
                 bucket = buckets.get(key)
                 if bucket is None:
-                    bucket = buckets[key] = _Bucket()
+                    bucket = buckets[(_shared(customer), _shared(kind), direction)] = _Bucket()
                 bucket.total += trade.price
+                bucket.count += 1
                 bucket.trades.append(entry)
                 _identify(bucket, side)
                 continue
@@ -187,36 +206,53 @@ class LargeValueAggregator:
                      "days after its day closed; its day's totals are no longer kept: assess it by hand"}]
         self.late_assessed += 1
         buckets = self.closed.setdefault(day, {})
-        bucket = buckets.setdefault(key, _Bucket())
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[(_shared(key[0]), _shared(key[1]), key[2])] = _Bucket()
         bucket.total += trade.price
-        bucket.trades.append(entry)
+        bucket.count += 1
         _identify(bucket, side)
         threshold = self.config.threshold(key[1])
         if bucket.reported is not None:
             return [self._report(day, key, bucket, "supplement", closed_by="late_trade", late=True,
                                  trades=[entry], original=bucket.reported)]
+        bucket.trades.append(entry)
         if bucket.total >= threshold:
-            report = self._report(day, key, bucket, "normal", closed_by="late_trade", late=True)
+            report = self._report(day, key, bucket, "normal", closed_by="late_trade", late=True,
+                                  trades=self._unpack(day, key) + bucket.trades)
             bucket.reported = report["report_id"]
+            bucket.trades = []
             return [report]
         return []
 
     def _close(self, day: int, closed_by: str) -> list[dict]:
         buckets = self.open.pop(day)
         reports = []
+        rows = []
         for key in sorted(buckets):
             bucket = buckets[key]
             if bucket.total >= self.config.threshold(key[1]):
                 report = self._report(day, key, bucket, "normal", closed_by=closed_by)
                 bucket.reported = report["report_id"]
                 reports.append(report)
+            else:
+                rows.append([*key, bucket.trades])
+            bucket.trades = []
         self.closed[day] = buckets
+        if rows:
+            self.packed[day] = _pack(rows)
         return reports
+
+    def _unpack(self, day: int, key: tuple) -> list[tuple]:
+        """The trades `key`'s bucket of closed `day` had at the close."""
+        blob = self.packed.get(day)
+        return _unpacked(blob, key) if blob is not None else []
 
     def _evict(self) -> None:
         horizon = self.watermark - self.late_horizon - self.close_delay
         for day in [d for d in self.closed if self.day_end(d) < horizon]:
             del self.closed[day]
+            self.packed.pop(day, None)
 
     def _report(self, day: int, key: tuple, bucket: _Bucket, message_kind: str, *, closed_by: str,
                 late: bool = False, trades: list | None = None, original: str | None = None) -> dict:
@@ -240,7 +276,7 @@ class LargeValueAggregator:
             "trait_code": self.config.trait_codes.get(kind, ""),
             "threshold": str(self.config.threshold(kind)),
             "total": str(bucket.total),
-            "trade_count": len(bucket.trades),
+            "trade_count": bucket.count,
             "currency": "CNY",
             "late": late,
             "closed_by": closed_by,
@@ -251,20 +287,64 @@ class LargeValueAggregator:
 
     def state_size(self) -> dict[str, int]:
         return {"open_days": len(self.open), "open_buckets": sum(len(b) for b in self.open.values()),
-                "closed_days_kept": len(self.closed)}
+                "closed_days_kept": len(self.closed),
+                "trade_entries": sum(len(b.trades) for days in (self.open, self.closed) for d in days.values()
+                                     for b in d.values()),
+                "packed_bytes": sum(map(len, self.packed.values()))}
 
 
 def _identify(bucket: _Bucket, side: Side) -> None:
     """The customer's hashes as the registry knew them at its latest trade of the day."""
     bucket.organisation = side.organisation
-    bucket.id_hash = side.id_hash or bucket.id_hash
-    bucket.name_hash = side.name_hash or bucket.name_hash
+    if side.id_hash and side.id_hash != bucket.id_hash:
+        bucket.id_hash = _shared(side.id_hash)
+    if side.name_hash and side.name_hash != bucket.name_hash:
+        bucket.name_hash = _shared(side.name_hash)
+
+
+def _shared(text: str | None) -> str | None:
+    """One object per distinct value (customer ids, hashes, kinds repeat over buckets and days): a snapshot
+    pickles it once, as pickle shares objects, not equal strings."""
+    return sys.intern(text) if text is not None else None
+
+
+ENTRY_FIELDS = ("trade_id", "ts", "amount", "counterparty", "payment_method", "instrument_hash", "collection_id",
+                "token_id", "event_id")
+TABLED = (3, 4, 5, 6)
+"""Entry fields that repeat over a day's trades (counterparty, payment method, instrument hash, collection):
+packed once per day in a table, each entry holding an index."""
+
+
+def _pack(rows: list[list]) -> bytes:
+    """Rows `[customer, kind, direction, [entry, ...]]` as zlib-compressed JSON, by column: `[[customer,
+    kind, direction, count], ...]` and each entry field's values in row order (alike values side by side
+    compress best), the repeating fields as `[table, indices]`."""
+    heads = [[customer, kind, direction, len(entries)] for customer, kind, direction, entries in rows]
+    flat = [entry for *_, entries in rows for entry in entries]
+    columns: list = [list(column) for column in zip(*flat)] or [[] for _ in ENTRY_FIELDS]
+    for n in TABLED:
+        table = list(dict.fromkeys(columns[n]))
+        index = {value: i for i, value in enumerate(table)}
+        columns[n] = [table, [index[value] for value in columns[n]]]
+    return zlib.compress(orjson.dumps([heads, columns]), 1)
+
+
+def _unpacked(blob: bytes, key: tuple) -> list[tuple]:
+    """The entries `_pack` kept for `key`, as they were."""
+    heads, columns = orjson.loads(zlib.decompress(blob))
+    start = 0
+    for customer, kind, direction, count in heads:
+        if (customer, kind, direction) == key:
+            end = start + count
+            fields = [[column[0][i] for i in column[1][start:end]] if n in TABLED else column[start:end]
+                      for n, column in enumerate(columns)]
+            return list(zip(*fields))
+        start += count
+    return []
 
 
 def _trade_dict(entry: tuple) -> dict:
-    keys = ("trade_id", "ts", "amount", "counterparty", "payment_method", "instrument_hash", "collection_id",
-            "token_id", "event_id")
-    return dict(zip(keys, entry))
+    return dict(zip(ENTRY_FIELDS, entry))
 
 
 def _report_id(prefix: str, *parts: str) -> str:

@@ -71,6 +71,36 @@ def test_a_limited_release_claims_no_more_progress_than_it_released():
     assert buf.released_until == 10.0
 
 
+DAYS_50 = 50 * 86_400.0
+
+
+def test_a_trade_the_core_refuses_for_skew_is_released_but_vouches_for_no_progress():
+    buf = ReorderBuffer(["a", "b"], max_skew=45 * 86_400.0)
+    buf.push("a", 10.0, 2, "t1", "t1", trade=True)
+    buf.push("a", 10.0 + DAYS_50, 2, "far", "far", trade=True)       # a mistyped year: the core refuses it
+    assert buf.progress["a"] == 10.0
+    buf.push("a", 20.0, 2, "t2", "t2", trade=True)                    # not late: "a" still holds the others back
+    buf.mark("b", 30.0, idle=True)
+    assert buf.release() == ["t1"]
+    buf.mark("a", 20.0, idle=True)
+    assert buf.release() == ["t2", "far"]
+    assert buf.released_until == 20.0, "what the partition passes on to stage 2 stays where the stream is"
+    assert buf.late == 0
+
+
+def test_a_far_ahead_registry_event_and_a_confirmed_jump_count_as_the_core_applies_them():
+    buf = ReorderBuffer(["a"], max_skew=45 * 86_400.0)
+    buf.push("a", 10.0, 0, "acc", "acc")
+    buf.push("a", 10.0 + DAYS_50, 0, "heartbeat", "heartbeat")       # applied by the core (it closes the days)
+    assert buf.progress["a"] == 10.0 + DAYS_50 and buf.watermark == 10.0
+    buf.push("a", 20.0 + DAYS_50, 2, "t", "t", trade=True)           # the second event near it confirms the jump
+    assert buf.progress["a"] == 20.0 + DAYS_50 and buf.watermark == 20.0 + DAYS_50
+    unguarded = ReorderBuffer(["a"])                                   # stage 2: behind stage 1's guards
+    unguarded.push("a", 10.0, 2, "t1", "t1", trade=True)
+    unguarded.push("a", 10.0 + DAYS_50, 2, "far", "far", trade=True)
+    assert unguarded.progress["a"] == 10.0 + DAYS_50
+
+
 def test_a_sliced_drain_passes_progress_on_only_once_everything_released_is_processed():
     proc = WorkProcessor(0, build_stage_monitor(Config(), 1, False), ["in:0"], "keyed", 1)
     lines = make_stream(trades=60)
@@ -108,6 +138,26 @@ def test_router_sends_trades_to_their_collection_and_registry_everywhere():
         assert isinstance(decode_work(outs[0].value), WorkEvent)
         seen.add(event.type)
     assert seen == {"account", "collection", "trade"} and router.bad == 5
+
+
+def _trade(event_id: str, ts: str) -> bytes:
+    record = next(orjson.loads(raw) for raw in make_stream(trades=20) if b'"trade_id"' in raw)
+    record.update(event_id=event_id, trade_id=event_id, ts=ts)
+    return orjson.dumps(record)
+
+
+def test_a_routers_progress_skips_a_trade_the_core_refuses_for_skew_even_when_read_again():
+    router = Router("work", 2, "dead", max_skew=45 * 86_400.0)
+    router.route("in", 0, 0, _trade("e1", "2026-03-01T00:00:00Z"))
+    before = router.progress["in:0"]
+    for offset in (1, 1):                                   # read twice: a router restarted from the last commit
+        event, outs = router.route("in", 0, offset, _trade("far", "2150-01-01T00:00:00Z"))
+        assert outs, "still routed: the core judges and dead-letters it"
+        assert router.progress["in:0"] == before
+    router.route("in", 1, 0, _trade("e2", "2026-03-01T01:00:00Z"))
+    assert router.progress["in:1"] == before + 3600
+    router.route("in", 1, 1, _trade("far2", "2150-01-02T00:00:00Z"))   # a second one near it: a real jump
+    assert router.progress["in:1"] > before + DAYS_50
 
 
 def test_marker_round_trip():

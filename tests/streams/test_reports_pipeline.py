@@ -8,6 +8,7 @@ they give the same late reports, supplements and unassessed records.
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from support.pipeline import InMemoryPipeline
 from support.reporting import HEARTBEAT, comparable, late_trades, replay_reports
@@ -18,8 +19,10 @@ from amlwatch.streams.processors import KeyedProcessor, build_stage_monitor
 
 # Low lines so a small stream yields many reports; closed days kept half a day, so trades 12 to 42 hours
 # late (within the core's 48-hour dedupe window) give late reports, supplements and unassessed records.
-CONFIG = Config.from_mapping({"lvtr": {"cash_threshold": "500", "individual_domestic_threshold": "2000",
-                                       "late_days": 0.5}})
+LVTR = {"cash_threshold": "500", "individual_domestic_threshold": "2000", "late_days": 0.5}
+CONFIG = Config.from_mapping({"lvtr": LVTR})
+
+
 def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
     """Everything produced (or to be read again) so far through both stages, with crashes on the way if
     `crashes` (`run` without its final crashes, which assume the stream ended with the heartbeat)."""
@@ -67,7 +70,38 @@ def test_a_keyed_partition_snapshot_keeps_its_open_days():
     assert proc.lvtr.open, "open days to carry over"
     restored = KeyedProcessor.restore(proc.snapshot(), build_stage_monitor(CONFIG, 2, False))
     assert restored.lvtr.open.keys() == proc.lvtr.open.keys()
+    assert proc.lvtr.packed and restored.lvtr.packed == proc.lvtr.packed, "closed days' trades, packed"
     assert restored.lvtr.watermark == proc.lvtr.watermark
     assert restored.lvtr.owns("x") == proc.lvtr.owns("x")
     assert restored.lvtr.config is CONFIG.lvtr, "the restoring worker's config, not the snapshot's copy"
     assert comparable(restored.lvtr.flush()) == comparable(proc.lvtr.flush())
+
+
+def far_future_trade(lines: list[bytes]) -> bytes:
+    """A copy of the stream's first paid trade dated 2150 (a mistyped year): the core refuses it for skew."""
+    record = next(orjson.loads(raw) for raw in lines if b'"trade_id"' in raw and b'"price"' in raw)
+    record.update(event_id="far-future", trade_id="far-future", ts="2150-01-01T00:00:00.000+08:00")
+    return orjson.dumps(record)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_far_future_trade_leaves_the_reports_equal_to_the_replays(seed):
+    """The refused trade moves no progress marker: its input partition goes on holding the others back
+    (else its later trades arrive behind what the others released, and are late) and the days stay open
+    until the stream passes them, as in replay."""
+    lines = make_stream(seed=seed, trades=900, hours=120)
+    half = len(lines) // 4
+    stream = lines[:half] + [far_future_trade(lines)] + lines[half:]
+    config = Config.from_mapping({"lvtr": LVTR, "kafka": {"deadletter_topic": "dead"}})
+    want = comparable(replay_reports(stream + [HEARTBEAT], config))
+    pipeline = InMemoryPipeline(config, input_partitions=3, work_partitions=4, seed=seed)
+    pipeline.produce(stream)
+    take_all(pipeline)
+    pipeline.produce([HEARTBEAT])
+    pipeline.run()
+    take_all(pipeline, crashes=False)
+    got = comparable(pipeline.reports)
+    assert not any(r.get("late") for r in want.values()), "an ordered stream: no late report in replay"
+    assert got == want
+    refused = [orjson.loads(out.value) for out in pipeline.dead if b"far-future" in out.value]
+    assert refused and all("event_time_skew" in r["reason"] for r in refused)

@@ -137,6 +137,64 @@ def test_a_late_trade_after_a_report_is_a_supplement_referring_to_it():
     assert [t["amount"] for t in supplement["trades"]] == ["100"] and supplement["total"] == "50100"
 
 
+def test_a_closed_day_keeps_the_trades_a_late_report_lists_and_only_those():
+    """A closed day keeps per customer its total and count; the trades only of customers not reported yet,
+    packed, and a late trade that pushes one over the line lists them all, in their order, with the late
+    trades that came before it; a reported customer's supplement lists the late trade alone."""
+    events = _stream("acc-b", "digital_rmb", {}, ["20000", "10000"])       # acc-b pays 30,000: not reported
+    events.insert(-1, trade("acc-s", "acc-r", ts(1, "15:00:00.000"), token_id="big", price="60000",
+                            method="digital_rmb"))                         # acc-r and acc-s reach the line
+    events.append(trade("acc-s", "acc-b", ts(1, "22:00:00.000"), token_id="late-1", price="5000",
+                        method="digital_rmb"))
+    events.append(trade("acc-s", "acc-b", ts(1, "23:00:00.000"), token_id="late-2", price="15000",
+                        method="digital_rmb"))
+    records, monitor, _ = reporting_run(events)
+    late = [r for r in lvtr_of(records) if r["customer"] == "acc-b"]
+    assert len(late) == 1 and late[0]["late"] and late[0]["total"] == "50000" and late[0]["trade_count"] == 4
+    assert [t["token_id"] for t in late[0]["trades"]] == ["tok-0", "tok-1", "late-1", "late-2"]
+    supplements = [r for r in lvtr_of(records) if r["message_kind"] == "supplement" and r["customer"] == "acc-s"]
+    assert [(len(r["trades"]), r["trade_count"]) for r in supplements] == [(1, 4), (1, 5)]   # 3 at the close
+    aggregator = reporting_run(events[:-2])[1].lvtr                         # closed, before the late trades
+    (day,) = aggregator.closed
+    assert aggregator.state_size()["trade_entries"] == 0, "reported buckets keep no trades, the others' are packed"
+    assert [e[7] for e in aggregator._unpack(day, ("acc-b", "cash", "pay"))] == ["tok-0", "tok-1"]
+    assert aggregator._unpack(day, ("acc-s", "cash", "receive")) == []
+    assert aggregator.closed[day][("acc-s", "cash", "receive")].count == 3
+
+
+def _late_in_both_orders(amounts: list[str], late: list[tuple[str, str]]) -> list[list[dict]]:
+    """acc-b's records when its day-1 trades of `amounts` are followed, after the close, by the late
+    trades `late` ((clock, price) each), in the given order and reversed: late trades on different input
+    partitions reach the worker in either order."""
+    runs = []
+    for order in (late, late[::-1]):
+        events = _stream("acc-b", "digital_rmb", {}, amounts)
+        events += [trade("acc-s", "acc-b", ts(1, clock), token_id=f"late-{clock}", price=price, method="digital_rmb",
+                         trade_id=f"late-{clock}", event_id=f"late-{clock}") for clock, price in order]
+        runs.append([r for r in lvtr_of(reporting_run(events)[0]) if r["customer"] == "acc-b"])
+    return runs
+
+
+def test_supplements_follow_the_arrival_order_and_the_last_carries_the_days_total():
+    """Which supplement carries which running total depends on the order late trades arrive in; their ids
+    do not, and the last one always carries the day's total of every trade known (docs/REPORTING.md)."""
+    first, second = _late_in_both_orders(["50000"], [("21:00:00.000", "100"), ("22:00:00.000", "200")])
+    assert [r["message_kind"] for r in first] == [r["message_kind"] for r in second] == ["normal", "supplement",
+                                                                                        "supplement"]
+    assert {r["report_id"] for r in first} == {r["report_id"] for r in second}
+    assert [r["total"] for r in first] == ["50000", "50100", "50300"]
+    assert [r["total"] for r in second] == ["50000", "50200", "50300"]
+
+
+def test_late_trades_that_reach_the_line_together_report_the_same_trades_under_the_last_ones_id():
+    """Neither late trade reaches the line alone: the one arriving second raises the late report, listing
+    both; total and trades agree whatever the order, the report id names the trade that arrived last."""
+    first, second = _late_in_both_orders(["30000"], [("21:00:00.000", "15000"), ("22:00:00.000", "10000")])
+    assert [(r["message_kind"], r["late"], r["total"]) for r in first + second] == [("normal", True, "55000")] * 2
+    assert sorted(t["token_id"] for t in first[0]["trades"]) == sorted(t["token_id"] for t in second[0]["trades"])
+    assert first[0]["report_id"] != second[0]["report_id"]
+
+
 def test_a_trade_too_late_to_assess_is_listed_not_dropped():
     # A dedupe window longer than the days kept: else the core refuses the trade first (next test).
     config = Config.from_mapping({"lvtr": {"late_days": 1}, "monitor": {"dedupe_window_hours": 240}})
