@@ -9,9 +9,10 @@ re-processed event repeats the same alert id and consumers dedupe by it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Iterator
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from amlwatch.config import KafkaConfig
 
@@ -22,7 +23,7 @@ PRODUCER_BATCH_BYTES = 256 * 1024
 
 
 def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = None) -> faust.App:
-    return faust.App(
+    app = faust.App(
         kafka.app_id,
         broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap.split(",")],
         store="memory://",
@@ -49,6 +50,51 @@ def make_app(kafka: KafkaConfig, data_dir: str | Path, web_port: int | None = No
         stream_wait_empty=False,
         stream_recovery_delay=0.0,
     )
+    app.transport.Consumer = AskedPartitionsConsumer
+    return app
+
+
+class AskedPartitions:
+    """The partitions a fetch asks for, read when the records are taken: Faust's live set of active
+    partitions, never empty in the eyes of aiokafka.
+
+    Faust hands aiokafka its live set of active partitions, and aiokafka's `fetched_records(partitions)`
+    takes the records of every partition when that set is empty (`if partitions and tp not in
+    partitions`). A fetch waiting in the consumer thread over a rebalance finds the set emptied (every
+    partition paused for the recovery) and takes what the new assignment fetched, changelog partitions
+    included; Faust then drops records of partitions it did not ask for. When that happens after the
+    recovery has sought a changelog partition to where its reading starts, the partition's records are
+    consumed and gone: the recovery waits for offsets that never come ("No event received for active
+    tp ... since recovery start", for minutes; docs/STREAMING.md, "Failover guarantee").
+    """
+
+    def __init__(self, live: Any):
+        self.live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return self.live is not None and tp in self.live
+
+    def __iter__(self) -> Iterator:
+        return iter(self.live or ())
+
+
+class AskedPartitionsThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread whose fetches take the records of the partitions asked for, and only
+    those (the others stay buffered in aiokafka, their positions unmoved)."""
+
+    async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
+        return await super()._fetch_records(consumer, AskedPartitions(active_partitions),
+                                            timeout=timeout, max_records=max_records)
+
+
+class AskedPartitionsConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer on the guarded thread (installed on the app's transport)."""
+
+    def _new_consumer_thread(self) -> AskedPartitionsThread:
+        return AskedPartitionsThread(self, loop=self.loop, beacon=self.beacon)
 
 
 def track_produced_topics(producer, topics: Iterable[str]) -> None:

@@ -30,10 +30,7 @@ def _until(bootstrap: str, topic: str, want: set[str], timeout: float) -> dict[s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=False, reason="the survivor's Faust table recovery after a SIGKILL sometimes stalls over 3 min "
-                         "('no records received for active tp ... since recovery start'): 2 of 6 runs on "
-                         "2026-12-03, cause not established (docs/REPORTING.md)"))], ids=["clean", "sigkill"])
+@pytest.mark.parametrize("kill", [False, True], ids=["clean", "sigkill"])
 def test_workers_give_the_replay_large_value_reports_and_archive_them(kafka_bootstrap, tmp_path, kill):
     """With `kill`, one worker is SIGKILLed once the stream's days closed: the survivor restores its
     account partitions' aggregators from their snapshots and the late trades still meet the kept days."""
