@@ -281,7 +281,7 @@ class LargeValueAggregator:
             "late": late,
             "closed_by": closed_by,
             "watermark": _iso(self.watermark),
-            "trades": [_trade_dict(e) for e in listed],
+            "trades": [_trade_dict(e) for e in sorted(listed, key=_listing_order)],
             "source": SOURCE,
         }
 
@@ -341,6 +341,12 @@ def _unpacked(blob: bytes, key: tuple) -> list[tuple]:
             return list(zip(*fields))
         start += count
     return []
+
+
+def _listing_order(entry: tuple) -> tuple:
+    """A report lists its trades by event time (then trade id): the order they arrived in is the file's in
+    replay and, after a failover, the re-sorted one in the worker, and a report must not depend on it."""
+    return entry[1], entry[0]
 
 
 def _trade_dict(entry: tuple) -> dict:
