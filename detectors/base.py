@@ -97,14 +97,14 @@ class Detector:
         score: float,
         reason: str,
         evidence: dict,
-        trades: Iterable[TradeEvent] = (),
+        trades: Iterable[TradeEvent | Transfer] = (),
         *,
         key: str = "",
         accounts: Iterable[str] | None = None,
         severity: str | None = None,
     ) -> Alert:
         """An alert about `trades` (the triggering trade is always included, last)."""
-        evidence_trades = [t for t in trades if t.trade_id != trade.trade_id]
+        evidence_trades: list[TradeEvent | Transfer] = [t for t in trades if t.trade_id != trade.trade_id]
         evidence_trades.append(trade)
         if accounts is None:
             accounts = _unique(a for t in evidence_trades for a in (t.seller_id, t.buyer_id))

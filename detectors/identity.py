@@ -39,7 +39,7 @@ class UnverifiedPartyDetector(Detector):
             f"Trade {trade.trade_id} involves a party without real-name verification "
             f"(level {self.config.min_kyc_level} needed): {parts}."
         )
-        evidence = {role: {"account": account, "status": what} for role, (account, what, _) in problems.items()}
+        evidence: dict[str, object] = {role: {"account": account, "status": what} for role, (account, what, _) in problems.items()}
         evidence["min_kyc_level"] = self.config.min_kyc_level
         score = max(score for _, _, score in problems.values())
         return [self.alert(trade, score, reason, evidence)]

@@ -71,10 +71,11 @@ class TokenLedger:
     def entry(self, trade: TradeEvent) -> tuple[float, Transfer]:
         """`(t, Transfer)` of `trade`, the entry every window keeping it shares (the detectors see a trade
         before `record`, so the entry is made by whichever asks first)."""
-        if trade is not self._entry_of:
+        entry = self._entry
+        if trade is not self._entry_of or entry is None:
             self._entry_of = trade
-            self._entry = (trade.t, Transfer.of(trade))
-        return self._entry
+            entry = self._entry = (trade.t, Transfer.of(trade))
+        return entry
 
     def acquisition(self, trade: TradeEvent) -> Transfer | None:
         """The transfer by which this trade's seller got the token, if known."""

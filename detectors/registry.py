@@ -7,6 +7,8 @@ registered accounts and collections, not with trading volume.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from amlwatch.events import AccountEvent, CollectionEvent
 
 MAX_DEVICES_PER_ACCOUNT = 16
@@ -65,13 +67,13 @@ class CollectionState:
 
     def __init__(self, collection_id: str):
         self.collection_id = collection_id
-        self.issuer_id = None
-        self.asset_class = None
-        self.fractional = False
-        self.issue_price = None
-        self.currency = None
-        self.supply = None
-        self.transfer_lock_days = 0
+        self.issuer_id: str | None = None
+        self.asset_class: str | None = None
+        self.fractional: bool = False
+        self.issue_price: Decimal | None = None
+        self.currency: str | None = None
+        self.supply: int | None = None
+        self.transfer_lock_days: int = 0
         self.delisted = False
 
     def apply(self, event: CollectionEvent) -> None:

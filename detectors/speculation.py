@@ -114,7 +114,7 @@ class PriceSpikeDetector(Detector):
             return None
         own = float(last.price)
         then = self.levels.at(trade.collection_id, last.t) if level else None
-        if then and level > then:
+        if level and then and level > then:
             own *= level / then
         return own
 
@@ -166,7 +166,7 @@ class LevelHistory:
     def __init__(self, days: int):
         self.days = days
         self._levels: dict[str, dict[int, float]] = {}
-        self._evicted_day = None
+        self._evicted_day: int | None = None
 
     def record(self, collection_id: str, t: float, level: float) -> None:
         self._levels.setdefault(collection_id, {})[int(t // DAY)] = level
@@ -290,9 +290,6 @@ def _tau(values: list[float]) -> float:
     return (concordant - discordant) / pairs if pairs else 0.0
 
 
-_UNKNOWN = object()
-
-
 def _established_level(market: list[float], recent, config: SpeculationConfig) -> float | None:
     """The collection's `pump_baseline_quantile` price before the pump window, if it had a market then.
 
@@ -330,7 +327,8 @@ def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     prices = [entry[1][1] for entry in recent]
     best = None
     score = 0
-    level = _UNKNOWN
+    level: float | None = None
+    level_known = False
     for start in range(n - 2, -1, -1):
         first = prices[start]
         for later in prices[start + 1:]:
@@ -345,8 +343,8 @@ def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
             continue
         if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
             continue
-        if level is _UNKNOWN:
-            level = established()
+        if not level_known:
+            level, level_known = established(), True
         if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
             continue
         best = recent[start:]

@@ -39,14 +39,14 @@ class KeyedWindow(Generic[T]):
     def push(self, key: Hashable, entry: tuple[float, T]) -> Sequence[tuple[float, T]]:
         """`add_entry`, then `recent` at the entry's time, in one lookup."""
         held = self.add_entry(key, entry)
-        if held.__class__ is not list:
+        if not isinstance(held, list):
             return (held,)
         cutoff = entry[0] - self.horizon
         if held[0][0] < cutoff:
             _trim(held, cutoff)
         return held
 
-    def add_entry(self, key: Hashable, entry: tuple[float, T]):
+    def add_entry(self, key: Hashable, entry: tuple[float, T]) -> tuple[float, T] | list[tuple[float, T]]:
         """`add` of an entry the caller built, a `(t, item)` tuple that windows keeping one trade share;
         returns what the key now holds (the entry alone, or the key's list)."""
         expiry = self._expiry
@@ -54,12 +54,12 @@ class KeyedWindow(Generic[T]):
         expiry.append(key)
         store = self._entries
         held = store.get(key)
-        if held is None or (self.max_per_key == 1 and held.__class__ is not list):
+        if held is None or (self.max_per_key == 1 and not isinstance(held, list)):
             store[key] = entry
             return entry
-        if held.__class__ is not list:
-            held = store[key] = [held, entry]
-            return held
+        if not isinstance(held, list):
+            pair = store[key] = [held, entry]
+            return pair
         held.append(entry)
         if len(held) > self.max_per_key:
             del held[0]
@@ -71,7 +71,7 @@ class KeyedWindow(Generic[T]):
         if held is None:
             return ()
         cutoff = now - self.horizon
-        if held.__class__ is list:
+        if isinstance(held, list):
             if held and held[0][0] < cutoff:
                 _trim(held, cutoff)
             return held
@@ -89,7 +89,7 @@ class KeyedWindow(Generic[T]):
             held = store.get(key)
             if held is None:
                 continue
-            if held.__class__ is list:
+            if isinstance(held, list):
                 _trim(held, cutoff)
                 if held:
                     continue

@@ -48,7 +48,7 @@ class AnomalyModel:
         """sklearn's anomaly score in (0, 1]: higher is stranger (the negated `score_samples`)."""
         return -self.forest.score_samples(X)
 
-    def anomaly_score(self, x: np.ndarray) -> float:
+    def anomaly_score(self, x: np.ndarray | list[float]) -> float:
         return -self.forest.score_one(x)
 
     def save(self, directory: str | Path) -> Path:

@@ -119,9 +119,10 @@ class ExpiryLog:
             if record[t_at] >= cutoff:
                 continue
             if record[t_at] == DROPPED:
-                record = table.get(key)
-                if record is None or record[t_at] >= cutoff:
+                current = table.get(key)
+                if current is None or current[t_at] >= cutoff:
                     continue
+                record = current
             if record[value_at] is None:
                 continue
             record[value_at] = None

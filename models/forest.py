@@ -22,6 +22,7 @@ The stored arrays (`to_arrays`) are in sklearn's node order, tree after tree:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -191,7 +192,7 @@ class CompiledForest:
         arrays = {name: np.concatenate([p[name] for p in parts]) for name in _ARRAYS}
         return cls(**arrays, offset=model.offset_, max_samples=model.max_samples_, n_features_in=n_features)
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self) -> dict[str, Any]:
         """Everything needed to rebuild the forest, as plain arrays (for `np.savez`, no pickle)."""
         return {name: np.asarray(value) for name, value in self._stored.items()}
 
