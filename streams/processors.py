@@ -431,6 +431,8 @@ class RatingProcessor(_Processor):
         """Forwards of events stage 1 did not judge ("x"): their answers are taken and left unrated."""
         self.waiting: list[list] = []
         """[deadline, trade t, event id, alert] of released waiting trades, for the next event after it."""
+        self.released = 0
+        """Alerts of waiting trades handed to the rater (counted)."""
         self.records: list[dict] = []
 
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
@@ -519,6 +521,7 @@ class RatingProcessor(_Processor):
         if self.waiting and any(entry[0] < t for entry in self.waiting):
             released = sorted((e for e in self.waiting if e[0] < t), key=lambda e: (e[0], e[1], e[2]))
             self.waiting = [e for e in self.waiting if e[0] >= t]
+            self.released += len(released)
         if isinstance(event, AccountEvent):
             self.monitor.registry.apply_account(event)
         elif not isinstance(event, TradeEvent):

@@ -1,0 +1,119 @@
+"""Risk ratings through the three streaming stages (in memory, with crashes) equal the replay's.
+
+Stage 1 sends the rating stage each event it judged with its alerts, stage 2 answers each forwarded trade
+with the alerts it owns, and the rating stage rates in stage 1's release order. Late trades are produced
+after the rest of the stream was taken (late in the worker as in the replay, where they follow it in the
+file), the heartbeat last.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support.pipeline import InMemoryPipeline
+from support.reporting import HEARTBEAT, late_trades, replay_ratings
+from support.streamgen import make_stream
+
+from amlwatch.config import Config
+from amlwatch.reporting.risk import Dispositions
+from amlwatch.streams.processors import RatingProcessor, build_stage_monitor
+
+CONFIG = Config()
+
+
+def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
+    while pipeline.step_router() or any(pipeline.queues.values()):
+        for _ in range(3):
+            pipeline.step_worker(restart=crashes and pipeline.rng.random() < 0.05)
+    pipeline.drain_all()
+
+
+def run_pipeline(lines: list[bytes], late: list[bytes], seed: int, dispositions=None) -> InMemoryPipeline:
+    pipeline = InMemoryPipeline(CONFIG, input_partitions=3, work_partitions=4, seed=seed, ratings=True,
+                                dispositions=dispositions)
+    pipeline.produce(lines)
+    take_all(pipeline)
+    if ("rating", 0) in pipeline.saved:       # once for sure: restore and take what followed its snapshot again
+        pipeline.crash(("rating", 0))
+        take_all(pipeline)
+    pipeline.produce(late)
+    take_all(pipeline)
+    pipeline.produce([HEARTBEAT])
+    pipeline.run()
+    take_all(pipeline, crashes=False)         # what the routers' last crashes left to read again
+    return pipeline
+
+
+def change_log(records: list[dict]) -> list[dict]:
+    """Each rating once, in the order first published (copies after a crash have the same id and content)."""
+    first: dict[str, dict] = {}
+    for record in records:
+        assert first.setdefault(record["rating_id"], record) == record, "a rating id published with other content"
+    return list(first.values())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_worker_stages_give_the_replay_ratings(seed):
+    lines = make_stream(seed=seed, trades=900, hours=120)
+    late = late_trades(lines)
+    want = replay_ratings(lines + late + [HEARTBEAT], CONFIG)
+    pipeline = run_pipeline(lines, late, seed)
+    assert change_log(pipeline.ratings) == want
+    rater = pipeline.procs[("rating", 0)]
+    assert rater.released > 0, "alerts of waiting trades reached the rater"
+    assert not rater.ready and not rater.answers and not rater.dropped and not rater.waiting
+    assert {r["subject_kind"] for r in want} == {"account", "person"}
+    assert {r["level"] for r in want} >= {"low", "medium", "high"}
+    assert sum(proc.duplicates for proc in pipeline.procs.values()) > 0, "copies of facts were sent and dropped"
+
+
+def test_dispositions_weigh_alike_in_the_worker():
+    """The rating stage reads the same labels as replay's `--labels` (confirmed x2, dismissed 0)."""
+    from support.pipeline import replay_ids  # noqa: F401  (the same stream's alerts, for the labels)
+    from amlwatch.deadletter import DeadLetterFile
+    from amlwatch.engine import build_monitor
+    from amlwatch.replay import replay
+
+    lines = make_stream(seed=7, trades=900, hours=120)
+    alerts = []
+    replay(enumerate(lines + [HEARTBEAT], 1), build_monitor(CONFIG, with_model=False), alerts.extend,
+           DeadLetterFile(None))
+    traded = [a for a in alerts if a.trade_ids]
+    dispositions = Dispositions(confirmed={(a.trade_ids[0], a.typology) for a in traded[::3]},
+                                dismissed={(t, a.typology) for a in traded[1::3] for t in a.trade_ids})
+    want = replay_ratings(lines + [HEARTBEAT], CONFIG, dispositions)
+    assert want != replay_ratings(lines + [HEARTBEAT], CONFIG), "the labels change some ratings"
+    pipeline = run_pipeline(lines, [], 7, dispositions)
+    assert change_log(pipeline.ratings) == want
+
+
+def test_a_restored_rating_stage_publishes_the_same_ratings():
+    """The rater's state travels in the stage-3 snapshot: restored and fed the same input again, it publishes
+    the same rating ids with the same content, and reads the restoring worker's ruleset and labels."""
+    lines = make_stream(seed=4, trades=400, hours=60)
+    pipeline = InMemoryPipeline(CONFIG, input_partitions=2, work_partitions=2, seed=4, ratings=True)
+    pipeline.saving = False
+    pipeline.produce(lines + [HEARTBEAT])
+    saved, inputs = None, []
+    while pipeline.step_router() or any(pipeline.queues.values()):
+        for name in list(pipeline.queues):
+            if name[0] == "rating" and saved is None and pipeline.ratings:
+                saved = pipeline.procs[name].snapshot()
+                inputs = []
+            before = list(pipeline.queues[("rating", 0)])
+            pipeline.step_worker(restart=False)
+            inputs.extend(v for v in before if v not in pipeline.queues[("rating", 0)])
+    pipeline.drain_all()
+    assert saved is not None
+    proc = pipeline.procs[("rating", 0)]
+    dispositions = Dispositions()
+    restored = RatingProcessor.restore(saved, build_stage_monitor(CONFIG, 3, False), dispositions)
+    assert restored.rater.config is CONFIG.risk and restored.rater.dispositions is dispositions
+    assert restored.rater.registry is restored.monitor.registry
+    again = []
+    for value in inputs:
+        restored.handle(0, value)
+        again.extend(restored.take_records())
+    assert again, "the restored stage rated what came after its snapshot"
+    published = {r["rating_id"]: r for r in pipeline.ratings}
+    assert all(published[r["rating_id"]] == r for r in again)
+    assert restored.rater.profiles.keys() == proc.rater.profiles.keys()
