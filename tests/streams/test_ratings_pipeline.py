@@ -117,3 +117,28 @@ def test_a_restored_rating_stage_publishes_the_same_ratings():
     published = {r["rating_id"]: r for r in pipeline.ratings}
     assert all(published[r["rating_id"]] == r for r in again)
     assert restored.rater.profiles.keys() == proc.rater.profiles.keys()
+
+
+def _redelivered(lines: list[bytes], seed: int) -> list[bytes]:
+    """The stream with about one event in ten sent again, identical, a few lines later (at-least-once
+    producers): replay's core skips the copies, stage 1 forwards paid ones to stage 2 all the same."""
+    import random
+
+    rng = random.Random(seed)
+    out = list(lines)
+    for i in range(len(out) - 10, 0, -1):
+        if rng.random() < 0.1:
+            out.insert(i + rng.randint(1, 8), out[i])
+    return out
+
+
+def test_redelivered_events_are_rated_once():
+    """A copy is no rating fact ("x" when stage 2 still answers its forward): the answers to it are taken
+    and left unrated, and the ratings equal replay's."""
+    lines = _redelivered(make_stream(seed=8, trades=900, hours=120), 8)
+    want = replay_ratings(lines + [HEARTBEAT], CONFIG)
+    pipeline = run_pipeline(lines, [], 8)
+    assert change_log(pipeline.ratings) == want
+    assert sum(proc.monitor.duplicates for (stage, _), proc in pipeline.procs.items() if stage == "work") > 0
+    rater = pipeline.procs[("rating", 0)]
+    assert not rater.ready and not rater.answers and not rater.dropped
