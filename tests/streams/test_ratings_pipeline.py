@@ -8,38 +8,34 @@ file), the heartbeat last.
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from support.pipeline import InMemoryPipeline
 from support.reporting import HEARTBEAT, late_trades, replay_ratings
 from support.streamgen import make_stream
 
 from amlwatch.config import Config
+from amlwatch.deadletter import DeadLetterFile
+from amlwatch.engine import build_monitor
+from amlwatch.replay import replay
 from amlwatch.reporting.risk import Dispositions
 from amlwatch.streams.processors import RatingProcessor, build_stage_monitor
 
 CONFIG = Config()
 
 
-def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
-    while pipeline.step_router() or any(pipeline.queues.values()):
-        for _ in range(3):
-            pipeline.step_worker(restart=crashes and pipeline.rng.random() < 0.05)
-    pipeline.drain_all()
+def _crash_rating_stage(pipeline: InMemoryPipeline) -> None:
+    """Once for sure: the rating stage restores its snapshot and takes what followed it again."""
+    if ("rating", 0) in pipeline.saved:
+        pipeline.crash(("rating", 0))
+        pipeline.take_all()
 
 
 def run_pipeline(lines: list[bytes], late: list[bytes], seed: int, dispositions=None) -> InMemoryPipeline:
     pipeline = InMemoryPipeline(CONFIG, input_partitions=3, work_partitions=4, seed=seed, ratings=True,
                                 dispositions=dispositions)
-    pipeline.produce(lines)
-    take_all(pipeline)
-    if ("rating", 0) in pipeline.saved:       # once for sure: restore and take what followed its snapshot again
-        pipeline.crash(("rating", 0))
-        take_all(pipeline)
-    pipeline.produce(late)
-    take_all(pipeline)
-    pipeline.produce([HEARTBEAT])
-    pipeline.run()
-    take_all(pipeline, crashes=False)         # what the routers' last crashes left to read again
+    pipeline.run_in_steps(lines, late, HEARTBEAT, after_stream=_crash_rating_stage)
     return pipeline
 
 
@@ -68,11 +64,6 @@ def test_worker_stages_give_the_replay_ratings(seed):
 
 def test_dispositions_weigh_alike_in_the_worker():
     """The rating stage reads the same labels as replay's `--labels` (confirmed x2, dismissed 0)."""
-    from support.pipeline import replay_ids  # noqa: F401  (the same stream's alerts, for the labels)
-    from amlwatch.deadletter import DeadLetterFile
-    from amlwatch.engine import build_monitor
-    from amlwatch.replay import replay
-
     lines = make_stream(seed=7, trades=900, hours=120)
     alerts = []
     replay(enumerate(lines + [HEARTBEAT], 1), build_monitor(CONFIG, with_model=False), alerts.extend,
@@ -122,8 +113,6 @@ def test_a_restored_rating_stage_publishes_the_same_ratings():
 def _redelivered(lines: list[bytes], seed: int) -> list[bytes]:
     """The stream with about one event in ten sent again, identical, a few lines later (at-least-once
     producers): replay's core skips the copies, stage 1 forwards paid ones to stage 2 all the same."""
-    import random
-
     rng = random.Random(seed)
     out = list(lines)
     for i in range(len(out) - 10, 0, -1):
