@@ -433,6 +433,8 @@ class RatingProcessor(_Processor):
         """[deadline, trade t, event id, alert] of released waiting trades, for the next event after it."""
         self.released = 0
         """Alerts of waiting trades handed to the rater (counted)."""
+        self.unanswered = 0
+        """Events rated without an answer that never came (counted; docs/REPORTING.md)."""
         self.records: list[dict] = []
 
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
@@ -510,7 +512,16 @@ class RatingProcessor(_Processor):
             event, fact, source = ready[0]
             key, need = self._need(event, fact, source)
             if need and not self._complete(key, need):
-                return
+                if self.buffer.released_until - event.t <= self.monitor.dedupe_horizon:
+                    return
+                # An answer lost for good (a forward deleted by retention before stage 2 read it): rated
+                # without it once the stream is a dedupe window past, so ratings never stop; its answer,
+                # should it come after all, is taken and left unrated.
+                got = self.answers.get(key, {})
+                have = [s for s in need if got.get(s)]
+                self.dropped[key] = [s for s in need if s not in have]
+                self.unanswered += 1
+                need = have
             ready.popleft()
             own = fact.get("alerts", []) + (self._take_answers(key, need) if need else [])
             self._rate(event, own)

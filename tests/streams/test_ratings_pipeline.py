@@ -9,7 +9,9 @@ file), the heartbeat last.
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 
+import orjson
 import pytest
 from support.pipeline import InMemoryPipeline
 from support.reporting import HEARTBEAT, late_trades, replay_ratings
@@ -18,8 +20,10 @@ from support.streamgen import make_stream
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.engine import build_monitor
+from amlwatch.events import parse_event
 from amlwatch.replay import replay
 from amlwatch.reporting.risk import Dispositions
+from amlwatch.streams.codecs import encode_event, encode_frame, encode_marker
 from amlwatch.streams.processors import RatingProcessor, build_stage_monitor
 
 CONFIG = Config()
@@ -131,3 +135,30 @@ def test_redelivered_events_are_rated_once():
     assert sum(proc.monitor.duplicates for (stage, _), proc in pipeline.procs.items() if stage == "work") > 0
     rater = pipeline.procs[("rating", 0)]
     assert not rater.ready and not rater.answers and not rater.dropped
+
+
+def test_an_answer_lost_for_good_holds_ratings_back_one_dedupe_window_only():
+    """A paid trade whose stage-2 answer never comes (its forward deleted by retention unread) is rated
+    without it once the stream is a dedupe window past it; the answer, should it come after all, is taken
+    and left unrated. Nothing else waits on it for ever."""
+    trade = next(raw for raw in make_stream(seed=1, trades=50, hours=2)
+                 if b'"trade_id"' in raw and parse_event(raw).paid)
+    t = parse_event(trade).t
+    later = orjson.dumps({"type": "account", "event_id": "later", "account_id": "acc-later", "action": "register",
+                          "ts": datetime.fromtimestamp(t + 49 * 3600, timezone.utc).isoformat()})
+
+    def frame(*messages):
+        return encode_frame([encode_event(source, seq, orjson.dumps(head) + b"\n" + raw)
+                             for source, seq, head, raw in messages])
+
+    stage = RatingProcessor(build_stage_monitor(CONFIG, 3, False), ["w0"])
+    stage.handle(0, frame(("w0", 1, {"k": "e", "key": ["w0", 1], "need": ["a0"], "alerts": []}, trade)))
+    stage.handle(1, encode_frame([encode_marker("w0", t + 3600, False)]))
+    assert not stage.take_records() and stage.ready, "waits for the answer"
+    stage.handle(2, frame(("w0", 2, {"k": "e", "key": ["r", "later"], "alerts": []}, later)))
+    stage.handle(3, encode_frame([encode_marker("w0", t + 50 * 3600, False)]))
+    rated = stage.take_records()
+    assert [r["event_id"] for r in rated][:1] == [parse_event(trade).event_id]
+    assert "later" in {r["event_id"] for r in rated} and stage.unanswered == 1 and not stage.ready
+    stage.handle(4, frame(("a0", 1, {"k": "s", "key": ["w0", 1], "alerts": []}, b"")))
+    assert not stage.answers and not stage.dropped and not stage.take_records()
