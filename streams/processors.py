@@ -302,7 +302,7 @@ class WorkProcessor(_Processor):
                 header["alerts"] = [rated_alert(a) for a in own]
             outs.append(self._fact(header, raw if judged else b""))
         else:
-            outs.append(self._fact({"k": "s", "key": ["r", event.event_id], "alerts": []}))
+            outs.append(self._fact({"k": "s", "key": ["r", event.event_id], "t": event.t, "alerts": []}))
         return outs
 
 
@@ -339,7 +339,8 @@ class KeyedProcessor(_Processor):
         rates a paid trade once each partition it went to has answered."""
         if sides is None:
             return []
-        return [self._fact({"k": "s", "key": [sides[1], sides[2]], "alerts": [rated_alert(a) for a in alerts]})]
+        return [self._fact({"k": "s", "key": [sides[1], sides[2]], "t": event.t,
+                            "alerts": [rated_alert(a) for a in alerts]})]
 
     def _aggregate(self, trade: TradeEvent, sides: tuple) -> None:
         if trade.t < self.lvtr.watermark - self.monitor.dedupe_horizon:
@@ -435,6 +436,8 @@ class RatingProcessor(_Processor):
         """Alerts of waiting trades handed to the rater (counted)."""
         self.unanswered = 0
         """Events rated without an answer that never came (counted; docs/REPORTING.md)."""
+        self.answered: dict[str, float] = {}
+        """Per answering sender, the latest event time it answered."""
         self.records: list[dict] = []
 
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
@@ -454,6 +457,8 @@ class RatingProcessor(_Processor):
             fact = orjson.loads(head)
             kind = fact["k"]
             if kind == "s":
+                if fact["t"] > self.answered.get(message.source, -math.inf):
+                    self.answered[message.source] = fact["t"]
                 self.answers.setdefault(tuple(fact["key"]), {}).setdefault(message.source, deque()).append(
                     fact["alerts"])
                 self._drop(tuple(fact["key"]))
@@ -499,6 +504,15 @@ class RatingProcessor(_Processor):
             del self.answers[key]
         return alerts
 
+    def waiting_for(self) -> tuple[str, list[str]] | None:
+        """(event id, the sources whose answers it waits for) of the event the stage is held at, if any."""
+        if not self.ready:
+            return None
+        event, fact, source = self.ready[0]
+        key, need = self._need(event, fact, source)
+        got = self.answers.get(key, {})
+        return event.event_id, [s for s in need if not got.get(s)]
+
     def _drop(self, key) -> None:
         need = self.dropped.get(key)
         if need is not None and self._complete(key, need):
@@ -512,16 +526,18 @@ class RatingProcessor(_Processor):
             event, fact, source = ready[0]
             key, need = self._need(event, fact, source)
             if need and not self._complete(key, need):
-                if self.buffer.released_until - event.t <= self.monitor.dedupe_horizon:
-                    return
-                # An answer lost for good (a forward deleted by retention before stage 2 read it): rated
-                # without it once the stream is a dedupe window past, so ratings never stop; its answer,
-                # should it come after all, is taken and left unrated.
                 got = self.answers.get(key, {})
-                have = [s for s in need if got.get(s)]
-                self.dropped[key] = [s for s in need if s not in have]
+                missing = [s for s in need if not got.get(s)]
+                horizon = self.monitor.dedupe_horizon
+                if any(self.answered.get(s, -math.inf) - event.t <= horizon for s in missing):
+                    return
+                # An answer lost for good (a forward deleted by retention before stage 2 read it): once each
+                # missing sender has answered events a dedupe window later (it answers in event-time order,
+                # and a later copy would be refused as beyond the window), rated without it, so ratings never
+                # stop; its answer, should it come after all, is taken and left unrated.
+                self.dropped[key] = missing
                 self.unanswered += 1
-                need = have
+                need = [s for s in need if s not in missing]
             ready.popleft()
             own = fact.get("alerts", []) + (self._take_answers(key, need) if need else [])
             self._rate(event, own)

@@ -342,6 +342,10 @@ class DetectionStage:
     def log_waiting(self) -> None:
         """Which partitions hold buffered events and which sources they wait on."""
         for partition, proc in self.procs.items():
+            held = proc.waiting_for() if isinstance(proc, RatingProcessor) else None
+            if held is not None:
+                log.info("partition waiting for answers", extra={"stage": self.stage, "event_id": held[0],
+                                                                "from": held[1], "ready": len(proc.ready)})
             buffer = proc.buffer
             if len(buffer):
                 waiting = sorted(source for source, idle in buffer.idle.items()

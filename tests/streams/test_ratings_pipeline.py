@@ -139,26 +139,37 @@ def test_redelivered_events_are_rated_once():
 
 def test_an_answer_lost_for_good_holds_ratings_back_one_dedupe_window_only():
     """A paid trade whose stage-2 answer never comes (its forward deleted by retention unread) is rated
-    without it once the stream is a dedupe window past it; the answer, should it come after all, is taken
-    and left unrated. Nothing else waits on it for ever."""
+    without it once its stage-2 partition has answered trades a dedupe window later (however far stage 1
+    ran ahead meanwhile); the answer, should it come after all, is taken and left unrated."""
     trade = next(raw for raw in make_stream(seed=1, trades=50, hours=2)
                  if b'"trade_id"' in raw and parse_event(raw).paid)
     t = parse_event(trade).t
-    later = orjson.dumps({"type": "account", "event_id": "later", "account_id": "acc-later", "action": "register",
-                          "ts": datetime.fromtimestamp(t + 49 * 3600, timezone.utc).isoformat()})
+
+    def at(hours: float, name: str) -> bytes:
+        record = orjson.loads(trade)
+        record.update(event_id=name, trade_id=name,
+                      ts=datetime.fromtimestamp(t + hours * 3600, timezone.utc).isoformat())
+        return orjson.dumps(record)
 
     def frame(*messages):
         return encode_frame([encode_event(source, seq, orjson.dumps(head) + b"\n" + raw)
                              for source, seq, head, raw in messages])
 
+    def trade_fact(seq: int, raw: bytes):
+        return "w0", seq, {"k": "e", "key": ["w0", seq], "need": ["a0"], "alerts": []}, raw
+
+    def answer(seq: int, of: int, hours: float):
+        return "a0", seq, {"k": "s", "key": ["w0", of], "t": t + hours * 3600, "alerts": []}, b""
+
     stage = RatingProcessor(build_stage_monitor(CONFIG, 3, False), ["w0"])
-    stage.handle(0, frame(("w0", 1, {"k": "e", "key": ["w0", 1], "need": ["a0"], "alerts": []}, trade)))
-    stage.handle(1, encode_frame([encode_marker("w0", t + 3600, False)]))
-    assert not stage.take_records() and stage.ready, "waits for the answer"
-    stage.handle(2, frame(("w0", 2, {"k": "e", "key": ["r", "later"], "alerts": []}, later)))
-    stage.handle(3, encode_frame([encode_marker("w0", t + 50 * 3600, False)]))
-    rated = stage.take_records()
-    assert [r["event_id"] for r in rated][:1] == [parse_event(trade).event_id]
-    assert "later" in {r["event_id"] for r in rated} and stage.unanswered == 1 and not stage.ready
-    stage.handle(4, frame(("a0", 1, {"k": "s", "key": ["w0", 1], "alerts": []}, b"")))
+    stage.handle(0, frame(trade_fact(1, trade), trade_fact(2, at(1, "t2")), trade_fact(3, at(47, "t3")),
+                          trade_fact(4, at(50, "t4"))))
+    stage.handle(1, encode_frame([encode_marker("w0", t + 60 * 3600, False)]))
+    assert not stage.take_records() and len(stage.ready) == 4, "stage 1 ran far ahead: all wait for answers"
+    stage.handle(2, frame(answer(1, 2, 1), answer(2, 3, 47)))
+    assert not stage.take_records(), "a0 answered only 47 h on: within the window, the first trade waits"
+    stage.handle(3, frame(answer(3, 4, 50)))
+    assert parse_event(trade).event_id in {r["event_id"] for r in stage.take_records()}
+    assert stage.events == 4 and not stage.ready and stage.unanswered == 1
+    stage.handle(4, frame(answer(4, 1, 0)))
     assert not stage.answers and not stage.dropped and not stage.take_records()
