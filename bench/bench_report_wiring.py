@@ -134,6 +134,7 @@ def main() -> None:
             stage.handle(offset, frame)
             records += stage.take_records()
         rated["events"], rated["stage"] = stage.events, records
+        rated["snapshot_bytes"] = len(stage.snapshot())
 
     def replay_rater() -> None:
         rater = RiskRater(config.risk, Monitor(config, only=frozenset()).registry)
@@ -163,7 +164,8 @@ def main() -> None:
     for name, seconds in rows.items():
         print(f"{name:<42}{seconds / n * 1e6:>16.2f}")
     m = rated["events"]
-    print(f"\nrating stage: {m:,} events rated, {fact_bytes / len(raws):,.0f} bytes of rating facts per event")
+    print(f"\nrating stage: {m:,} events rated, {fact_bytes / len(raws):,.0f} bytes of rating facts per event, "
+          f"final snapshot {rated['snapshot_bytes']:,} bytes")
     print(f"{'':<42}{'us/event':>16}")
     for name, seconds in per_event.items():
         print(f"{name:<42}{seconds / m * 1e6:>16.2f}")
@@ -172,6 +174,7 @@ def main() -> None:
         {"events": len(raws), "paid_trades": n, "accounts": args.accounts, "days": args.days,
          "repeat": args.repeat, "us_per_paid_trade": {k: v / n * 1e6 for k, v in rows.items()},
          "rated_events": m, "rating_fact_bytes_per_event": fact_bytes / len(raws),
+         "rating_snapshot_bytes": rated["snapshot_bytes"],
          "us_per_rated_event": {k: v / m * 1e6 for k, v in per_event.items()}}, indent=2))
 
 
