@@ -13,7 +13,7 @@ global) rates customers from the "rating facts" the other two send it: each even
 the alerts it raised, each stage-2 partition's alerts of the forwarded trades it took, and the alerts
 of waiting trades a stage-1 core released (docs/REPORTING.md, "Risk ratings in the worker"). All
 are plain objects so the ordering and routing can be
-tested without Kafka, and both pickle to a snapshot that the Faust agents
+tested without Kafka, and each pickles to a snapshot that the Faust agents
 keep in a changelog-backed table (the configuration and the anomaly model are
 left out of the snapshot and supplied again on restore).
 """
