@@ -298,6 +298,9 @@ class KafkaConfig:
     """Internal: events re-keyed by collection, registry events on every partition."""
     keyed_topic: str = "aml.work.accounts"
     """Internal: paid trades re-keyed by account, for account- and pair-scoped detectors."""
+    rating_topic: str = "aml.work.ratings"
+    """Internal, one partition: the rating facts stages 1 and 2 send the rating stage (docs/REPORTING.md);
+    unused when `[risk] topic` is empty."""
     partitions: int = 6
     """Partitions of every topic amlwatch creates; the work topics' partitions bound the worker count."""
     replication: int = 1

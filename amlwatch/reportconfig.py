@@ -150,7 +150,10 @@ class RiskConfig:
     watchlist_block: float = 100.0
     watchlist_watch: float = 30.0
     topic: str = "aml.ratings"
-    """Kafka topic of the ratings (the worker's wiring, docs/REPORTING.md)."""
+    """Kafka topic of the ratings (the worker's wiring, docs/REPORTING.md); empty: the worker rates nothing."""
+    labels: str = ""
+    """The worker's analysts' dispositions: a labels file as `replay --labels` reads (read when a rating
+    stage partition is loaded); empty: every alert open (weight 1)."""
 
     def __post_init__(self):
         _with_defaults(self, "alert_points")

@@ -8,15 +8,19 @@ work     aml.work partition p: DetectionStage 1 (streams/stages.py), reorder
          by event time, WorkProcessor, alerts -> aml.alerts, paid trades ->
          aml.work.accounts (by buyer and seller)
 keyed    aml.work.accounts partition p: DetectionStage 2, KeyedProcessor, alerts
+         -> aml.alerts, large-value reports -> aml.reports
+ratings  aml.work.ratings (one partition): DetectionStage 3, RatingProcessor,
+         the rating facts of stages 1 and 2 -> risk ratings on aml.ratings
 
-Work and keyed partitions keep their processor's snapshot (detector state,
+Work, keyed and rating partitions keep their processor's snapshot (detector state,
 reorder buffer, the input offset it covers) in a changelog-backed table.
 Their input offsets are committed by each stage's Checkpoint
 (streams/checkpoint.py), only once a snapshot covering them is on the broker
 with the alerts and forwards before it; Faust's own acking is off for these
 two topics, as it would commit over holes it saw in a fetch. A restarted
 partition reloads the snapshot, skips what it covers and reprocesses the
-rest: at-least-once with repeatable ids.
+rest: at-least-once with repeatable ids. The rating stage exists only while
+`[risk] topic` is set.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ REWIND_SECONDS = 2.0
 
 
 class StreamRuntime:
-    """One worker process: the router stage, two detection stages, and the Faust app they run in."""
+    """One worker process: the router stage, the detection stages (and the rating stage), and the Faust app
+    they run in."""
 
     def __init__(self, app, config: Config, *, with_model: bool = True, metrics: Any = None, archive: Any = None):
         self.app = app
@@ -62,9 +67,12 @@ class StreamRuntime:
         self.metrics = metrics
         self.archive = archive
         self.inputs = list(input_topics(kafka).values())
-        counts = partition_counts(kafka, self.inputs + [kafka.work_topic, kafka.keyed_topic])
+        self.rating = bool(config.risk.topic)
+        counts = partition_counts(kafka, self.inputs + [kafka.work_topic, kafka.keyed_topic]
+                                  + ([kafka.rating_topic] if self.rating else []))
         self.work_partitions = counts[kafka.work_topic]
         self.keyed_partitions = counts[kafka.keyed_topic]
+        self.rating_partitions = counts.get(kafka.rating_topic, 0)
         sources = [source_name(t, p) for t in self.inputs for p in range(counts[t])]
         self.parsed = ParsedEventCache()
         self.ready = False
@@ -87,13 +95,19 @@ class StreamRuntime:
             2: app.Table("keyed-state", partitions=self.keyed_partitions, extra_topic_configs=changelog,
                          key_type=bytes, value_type=bytes),
         }
-        self.internal_topics = frozenset({kafka.work_topic, kafka.keyed_topic})
+        stage_topics = {1: kafka.work_topic, 2: kafka.keyed_topic}
+        if self.rating:
+            self.rating_topic = app.topic(kafka.rating_topic, partitions=self.rating_partitions, **raw)
+            self.tables[3] = app.Table("rating-state", partitions=self.rating_partitions,
+                                       extra_topic_configs=changelog, key_type=bytes, value_type=bytes)
+            stage_topics[3] = kafka.rating_topic
+        self.internal_topics = frozenset(stage_topics.values())
         self.router = RouterStage(kafka, Router(kafka.work_topic, self.work_partitions, kafka.deadletter_topic,
                                                 parse=self.parsed.parse,
                                                 max_skew=config.monitor.max_skew_hours * HOUR),
                                   send=self._send, flush=self._flush, metrics=metrics, archive=archive)
         self.stages: dict[int, DetectionStage] = {}
-        for stage, topic in ((1, kafka.work_topic), (2, kafka.keyed_topic)):
+        for stage, topic in stage_topics.items():
             self.stages[stage] = DetectionStage(
                 stage, topic, config, store=SnapshotStore(self.tables[stage].data),
                 checkpoint_steps={"take_snapshot": snapshot_in_child,
@@ -103,13 +117,15 @@ class StreamRuntime:
                 consumer=lambda: self.app.consumer, send=self._send, parse=self.parsed.parse, gaps=self.gaps,
                 sources=sources, work_partitions=self.work_partitions, keyed_partitions=self.keyed_partitions,
                 with_model=with_model, metrics=metrics, archive=archive)
-        self.stage_topics = {kafka.work_topic: 1, kafka.keyed_topic: 2}
+        self.stage_topics = {topic: stage for stage, topic in stage_topics.items()}
 
         self.intake = Intake(kafka, self.inputs, self.router.route, self._forget, self.router.markers)
         self.router.intake = self.intake
         app.task(self._intake_task)
         app.agent(self.work_topic, name="work")(self._stage_agent(1))
         app.agent(self.keyed_topic, name="keyed")(self._stage_agent(2))
+        if self.rating:
+            app.agent(self.rating_topic, name="ratings")(self._stage_agent(3))
         app.timer(max(0.2, kafka.snapshot_seconds), name="snapshots")(self._snapshot_timer())
         app.timer(HELD_UP_SECONDS / 2, name="watchdog")(self._watchdog)
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -134,7 +150,7 @@ class StreamRuntime:
                     await stage.checkpoint.maybe_snapshot()
                     stage.phase = "idle"
                     self._held.pop(number, None)
-        agent.__name__ = "work" if number == 1 else "keyed"
+        agent.__name__ = {1: "work", 2: "keyed", 3: "ratings"}[number]
         return agent
 
     def _current(self, events: list) -> list:
@@ -245,6 +261,8 @@ class StreamRuntime:
         kafka = self.kafka
         topics = [kafka.work_topic, kafka.keyed_topic, kafka.alerts_topic, kafka.deadletter_topic,
                   self.config.lvtr.topic]
+        if self.rating:
+            topics += [kafka.rating_topic, self.config.risk.topic]
         if changelogs:
             topics += [table.changelog_topic.get_topic_name() for table in self.tables.values()]
         track_produced_topics(self.app.producer._ensure_producer(), topics)

@@ -8,8 +8,12 @@ aggregates the large-value reports of the accounts it owns
 (amlwatch/reporting/lvtr.py): stage 1, which holds the registry, puts each
 party's payment kind and hashes (`trade_sides`) on the forwarded trade, as a
 JSON line before the event's bytes, and stage 2 closes days on the low
-watermark its sources' markers give it. Both are plain objects so the ordering and routing can be
-tested without Kafka, and both pickle to a snapshot that the Faust agents
+watermark its sources' markers give it. `RatingProcessor` (stage 3, one partition: the rater's state is
+global) rates customers from the "rating facts" the other two send it: each event stage 1 judged with
+the alerts it raised, each stage-2 partition's alerts of the forwarded trades it took, and the alerts
+of waiting trades a stage-1 core released (docs/REPORTING.md, "Risk ratings in the worker"). All
+are plain objects so the ordering and routing can be
+tested without Kafka, and each pickles to a snapshot that the Faust agents
 keep in a changelog-backed table (the configuration and the anomaly model are
 left out of the snapshot and supplied again on restore).
 """
@@ -25,19 +29,20 @@ import orjson
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.deadletter import dead_letter_record
-from amlwatch.detectors.monitor import REFUSED
+from amlwatch.detectors.monitor import REFUSED, Monitor
 from amlwatch.engine import build_monitor
-from amlwatch.events import BadRecord, Event, TradeEvent, parse_event
+from amlwatch.events import AccountEvent, BadRecord, Event, TradeEvent, parse_event, parse_time
 from amlwatch.reporting.lvtr import LargeValueAggregator, Side, trade_sides
+from amlwatch.reporting.risk import Dispositions, RiskRater, rated_alert
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
 from .routing import RANK, Out, keyed_targets, partition_for
 from .statecodec import StateMismatch, StateRefused, decode_state, encode_state, state_key  # noqa: F401
 
-STAGE_SCOPES = {1: frozenset({"collection"}), 2: frozenset({"account", "pair"})}
+STAGE_SCOPES = {1: frozenset({"collection"}), 2: frozenset({"account", "pair"}), 3: frozenset()}
 """Which detector scopes (`Detector.scope`) each stage runs: stage 1 is keyed by collection, stage 2 by
-account."""
+account; stage 3 (ratings) runs none: its core only holds the registry."""
 
 
 def build_stage_monitor(config: Config, stage: int, with_model: bool):
@@ -47,8 +52,9 @@ def build_stage_monitor(config: Config, stage: int, with_model: bool):
 
 class _Processor:
     stage = 0
-    state_version = 1
-    """1: `ready` (what a release decision let go, in processing order) joined the state."""
+    state_version = 2
+    """1: `ready` (what a release decision let go, in processing order) joined the state. 2: stage 2's
+    buffered trades carry the source and seq of their forward (the key of their rating facts)."""
 
     def __init__(self, partition: int, monitor, sources: list[str], out_topic: str, out_partitions: int):
         self.partition = partition
@@ -69,6 +75,10 @@ class _Processor:
         """Per source, the last event seq taken: a copy sent again after a failover is not taken twice."""
         self.duplicates = 0
         self.forwarded = 0
+        self.rating_topic = ""
+        """Stage 3's work topic (one partition), or "" when ratings are not rated in the worker."""
+        self.facts = 0
+        """Rating facts sent: their seq, so stage 3 takes each once (kept in the snapshot like `forwarded`)."""
         self._sent_marker: tuple[float, bool] | None = None
 
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
@@ -110,7 +120,7 @@ class _Processor:
             return None
         self.last_seq[message.source] = message.seq
         self.dirty = True
-        raw, sides = self._split(message.raw)
+        raw, sides = self._split(message)
         try:
             event = parse(raw)
         except BadRecord:
@@ -121,9 +131,9 @@ class _Processor:
             return None
         return event, raw, sides
 
-    def _split(self, raw: bytes) -> tuple[bytes, Any]:
+    def _split(self, message: WorkEvent) -> tuple[bytes, Any]:
         """The event's own bytes, and what the sender put before them (stage 2: the parties' sides)."""
-        return raw, None
+        return message.raw, None
 
     def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
         """Process what was released, in `ready` order (at most `limit` events: `releasable` then says more
@@ -139,7 +149,9 @@ class _Processor:
             return alerts, outs
         bound = self.buffer.bound()
         if bound != math.inf:
-            alerts.extend(self._keep(self.monitor.advance(bound), None))
+            released = self._keep(self.monitor.advance(bound), None)
+            alerts.extend(released)
+            outs.extend(self._released_facts(released))
         if self.out_topic:
             marker = (self.buffer.released_until, self.buffer.all_idle)
             if marker != self._sent_marker and marker[0] != -math.inf:
@@ -147,6 +159,8 @@ class _Processor:
                 self.dirty = True
                 value = encode_marker(f"w{self.partition}", *marker)
                 outs.extend(Out(self.out_topic, p, None, value) for p in range(self.out_partitions))
+                if self.rating_topic:
+                    outs.append(Out(self.rating_topic, 0, None, value))
         return alerts, outs
 
     @property
@@ -157,12 +171,42 @@ class _Processor:
         self.events += 1
         duplicates = self.monitor.duplicates
         alerts = self._keep(self.monitor.observe(event), event)
-        if sides is not None and self.monitor.duplicates == duplicates:
+        fresh = self.monitor.duplicates == duplicates
+        if sides is not None and fresh:
             self._aggregate(event, sides)
-        if self.monitor.rejected:
-            refused, outs = self._dead_letters(event, raw)
-            return alerts, outs if refused else outs + self._forward(event, raw)
-        return alerts, self._forward(event, raw)
+        refused, outs = self._dead_letters(event, raw) if self.monitor.rejected else (False, [])
+        if not refused:
+            outs += self._forward(event, raw)
+        if self.rating_topic:
+            outs += self._rating_facts(event, raw, sides, alerts, fresh and not refused, refused)
+        return alerts, outs
+
+    # -- rating facts (stage 3's input) ---------------------------------------
+
+    def _fact(self, header: dict, raw: bytes = b"") -> Out:
+        self.facts += 1
+        value = orjson.dumps(header) + b"\n" + raw
+        return Out(self.rating_topic, 0, None, encode_event(self._fact_source, self.facts, value))
+
+    @property
+    def _fact_source(self) -> str:
+        return f"w{self.partition}"
+
+    def _rating_facts(self, event: Event, raw: bytes, sides: Any, alerts: list[Alert], judged: bool,
+                      refused: bool) -> list[Out]:
+        return []
+
+    def _released_facts(self, alerts: list[Alert]) -> list[Out]:
+        """Alerts of waiting trades whose grace ended, each with its trade's deadline: replay hands them to
+        the rater with the first event after the deadline, and so does stage 3."""
+        if not alerts or not self.rating_topic:
+            return []
+        grace = self.monitor.grace
+        entries = []
+        for alert in alerts:
+            t = parse_time(alert.ts).timestamp()
+            entries.append([t + grace, t, alert.event_id, rated_alert(alert)])
+        return [self._fact({"k": "a", "alerts": entries})]
 
     def _dead_letters(self, event: Event, raw: bytes) -> tuple[bool, list[Out]]:
         """What the core refused or a detector failed on, to the dead-letter topic (from stage 1 only: stage 2
@@ -235,6 +279,33 @@ class WorkProcessor(_Processor):
         key = event.trade_id.encode()
         return [Out(self.out_topic, p, key, value, event.t) for p in keyed_targets(event, self.out_partitions)]
 
+    def _rating_facts(self, event: Event, raw: bytes, sides: Any, alerts: list[Alert], judged: bool,
+                      refused: bool) -> list[Out]:
+        """What stage 3 needs of one event: the event with the alerts it raised here ("e", when the core
+        judged it), or that it was not judged ("x") when stage 2 still answers its forward. A trade forwarded
+        to stage 2 names its forward (`key`) and the stage-2 partitions that answer it (`need`). Registry
+        events are sent whole by partition 0 only; the others say they took them ("s"), so stage 3 rates one
+        only once every partition released the waiting trades it ended."""
+        own = [a for a in alerts if a.event_id == event.event_id]
+        outs = self._released_facts([a for a in alerts if a.event_id != event.event_id])
+        if isinstance(event, TradeEvent):
+            forwarded = self.out_topic and event.paid and not refused
+            key = [f"w{self.partition}", self.forwarded] if forwarded else None
+            need = [f"a{p}" for p in keyed_targets(event, self.out_partitions)] if forwarded else []
+            if judged:
+                outs.append(self._fact({"k": "e", "key": key, "need": need,
+                                        "alerts": [rated_alert(a) for a in own]}, raw))
+            elif forwarded:
+                outs.append(self._fact({"k": "x", "key": key, "need": need}))
+        elif self.partition == 0:
+            header = {"k": "e" if judged else "x", "key": ["r", event.event_id]}
+            if judged:
+                header["alerts"] = [rated_alert(a) for a in own]
+            outs.append(self._fact(header, raw if judged else b""))
+        else:
+            outs.append(self._fact({"k": "s", "key": ["r", event.event_id], "t": event.t, "alerts": []}))
+        return outs
+
 
 class KeyedProcessor(_Processor):
     """Stage 2: every paid trade of some accounts; raises only what this partition owns."""
@@ -250,20 +321,36 @@ class KeyedProcessor(_Processor):
         self.beyond_dedupe = 0
         self.records: list[dict] = []
 
-    def _split(self, raw: bytes) -> tuple[bytes, Any]:
+    def _split(self, message: WorkEvent) -> tuple[bytes, Any]:
+        raw = message.raw
         if raw[:1] != b"[":
             return raw, None
         head, _, raw = raw.partition(b"\n")
-        return raw, orjson.loads(head)    # plain lists while buffered: snapshots hold only state classes
+        # plain values while buffered (snapshots hold only state classes); the forward's source and seq key
+        # this partition's answer to stage 3
+        return raw, (orjson.loads(head), message.source, message.seq)
 
-    def _aggregate(self, trade: TradeEvent, sides: list) -> None:
+    @property
+    def _fact_source(self) -> str:
+        return f"a{self.partition}"
+
+    def _rating_facts(self, event: Event, raw: bytes, sides: Any, alerts: list[Alert], judged: bool,
+                      refused: bool) -> list[Out]:
+        """One answer ("s") to every forward taken, with the alerts this partition owns (maybe none): stage 3
+        rates a paid trade once each partition it went to has answered."""
+        if sides is None:
+            return []
+        return [self._fact({"k": "s", "key": [sides[1], sides[2]], "t": event.t,
+                            "alerts": [rated_alert(a) for a in alerts]})]
+
+    def _aggregate(self, trade: TradeEvent, sides: tuple) -> None:
         if trade.t < self.lvtr.watermark - self.monitor.dedupe_horizon:
             # Replay's core refuses it (late_beyond_dedupe_window: its id may be forgotten, so it cannot be
             # told from a copy), and this stage's core runs without time guards: a copy a restored stage-1
             # partition sends again after the stream moved on must not count twice.
             self.beyond_dedupe += 1
             return
-        pay, receive = sides
+        pay, receive = sides[0]
         self.records.extend(self.lvtr.observe_trade(trade, (Side(*pay), Side(*receive))))
 
     def _late(self, late: tuple) -> tuple[list[Alert], list[Out]]:
@@ -318,6 +405,191 @@ class PartitionOwner:
 
     def __call__(self, account: str) -> bool:
         return partition_for(account, self.partitions) == self.partition
+
+
+class RatingProcessor(_Processor):
+    """Stage 3: the customer risk ratings of the whole platform, from the other stages' rating facts.
+
+    One partition: the rater's state is global (the peer median over every active account, accounts linked
+    by national ID across partitions, persons). Events come in the order stage 1 releases them (its markers,
+    the same tie-break), each rated once every stage-2 partition it went to has answered with its alerts;
+    alerts of waiting trades join the first event after their deadline, as in replay. Everything is decided
+    and rated as each input message is taken, so the ratings follow from the input log alone. The core has
+    no detectors: it holds the registry the rater reads, applied in the same order as replay's."""
+
+    stage = 3
+
+    def __init__(self, monitor, sources: list[str], dispositions: Dispositions | None = None):
+        super().__init__(0, monitor, sources, "", 0)
+        self.rater = RiskRater(monitor.config.risk, monitor.registry, dispositions)
+        full = Monitor(monitor.config)
+        names = [d.name for d in full.detectors]
+        registry = {d.name for d in full.registry_detectors}
+        self.order = {name: (name in registry, i) for i, name in enumerate(names)}
+        """Replay's alert order within one event: its stream detectors, then its registry checks."""
+        self.answers: dict[tuple, dict[str, deque]] = {}
+        """Per forward (or registry event), the answers that came in, by source, oldest first."""
+        self.dropped: dict[tuple, list[str]] = {}
+        """Forwards of events stage 1 did not judge ("x"): their answers are taken and left unrated."""
+        self.waiting: list[list] = []
+        """[deadline, trade t, event id, alert] of released waiting trades, for the next event after it."""
+        self.released = 0
+        """Alerts of waiting trades handed to the rater (counted)."""
+        self.unanswered = 0
+        """Events rated without an answer that never came (counted; docs/REPORTING.md)."""
+        self.answered: dict[str, float] = {}
+        """Per answering sender, the latest event time it answered."""
+        self.records: list[dict] = []
+
+    def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
+               ) -> tuple[list[Alert], list[Out]]:
+        self.offset = offset
+        for message in decode_frame(value):
+            if isinstance(message, WorkMarker):
+                if self.buffer.mark(message.source, message.t, message.idle):
+                    self.dirty = True
+                continue
+            if message.seq <= self.last_seq.get(message.source, -1):
+                self.duplicates += 1
+                continue
+            self.last_seq[message.source] = message.seq
+            self.dirty = True
+            head, _, raw = message.raw.partition(b"\n")
+            fact = orjson.loads(head)
+            kind = fact["k"]
+            if kind == "s":
+                if fact["t"] > self.answered.get(message.source, -math.inf):
+                    self.answered[message.source] = fact["t"]
+                self.answers.setdefault(tuple(fact["key"]), {}).setdefault(message.source, deque()).append(
+                    fact["alerts"])
+                self._drop(tuple(fact["key"]))
+            elif kind == "a":
+                self.waiting.extend(fact["alerts"])
+            elif kind == "x":
+                key = tuple(fact["key"])
+                self.dropped[key] = fact.get("need") or self._others(message.source)
+                self._drop(key)
+            else:
+                try:
+                    event = parse(raw)
+                except BadRecord:
+                    self.bad += 1
+                    continue
+                item = (event, fact, message.source)
+                if not self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, item):
+                    self.ready.append(item)       # late: after what was released before it
+        self._release()
+        self._rate_ready()
+        return [], []
+
+    def _others(self, source: str) -> list[str]:
+        return [s for s in self.buffer.progress if s != source]
+
+    def _need(self, event: Event, fact: dict, source: str) -> tuple[tuple | None, list[str]]:
+        if isinstance(event, TradeEvent):
+            return (tuple(fact["key"]) if fact.get("key") else None), fact.get("need") or []
+        return ("r", event.event_id), self._others(source)
+
+    def _complete(self, key, need: list[str]) -> bool:
+        got = self.answers.get(key, {})
+        return all(got.get(source) for source in need)
+
+    def _take_answers(self, key, need: list[str]) -> list:
+        got = self.answers.get(key)
+        alerts: list = []
+        for source in need:
+            alerts.extend(got[source].popleft())
+            if not got[source]:
+                del got[source]
+        if got is not None and not got:
+            del self.answers[key]
+        return alerts
+
+    def waiting_for(self) -> tuple[str, list[str]] | None:
+        """(event id, the sources whose answers it waits for) of the event the stage is held at, if any."""
+        if not self.ready:
+            return None
+        event, fact, source = self.ready[0]
+        key, need = self._need(event, fact, source)
+        got = self.answers.get(key, {})
+        return event.event_id, [s for s in need if not got.get(s)]
+
+    def _drop(self, key) -> None:
+        need = self.dropped.get(key)
+        if need is not None and self._complete(key, need):
+            del self.dropped[key]
+            self._take_answers(key, need)
+
+    def _rate_ready(self) -> None:
+        """Rate released events in order, each once its answers are in (a later one waits behind it)."""
+        ready = self.ready
+        while ready:
+            event, fact, source = ready[0]
+            key, need = self._need(event, fact, source)
+            if need and not self._complete(key, need):
+                got = self.answers.get(key, {})
+                missing = [s for s in need if not got.get(s)]
+                horizon = self.monitor.dedupe_horizon
+                if any(self.answered.get(s, -math.inf) - event.t <= horizon for s in missing):
+                    return
+                # An answer lost for good (a forward deleted by retention before stage 2 read it): once each
+                # missing sender has answered events a dedupe window later (it answers in event-time order,
+                # and a later copy would be refused as beyond the window), rated without it, so ratings never
+                # stop; its answer, should it come after all, is taken and left unrated.
+                self.dropped[key] = missing
+                self.unanswered += 1
+                need = [s for s in need if s not in missing]
+            ready.popleft()
+            own = fact.get("alerts", []) + (self._take_answers(key, need) if need else [])
+            self._rate(event, own)
+
+    def _rate(self, event: Event, own: list[dict]) -> None:
+        self.events += 1
+        t, released = event.t, []
+        if self.waiting and any(entry[0] < t for entry in self.waiting):
+            released = sorted((e for e in self.waiting if e[0] < t), key=lambda e: (e[0], e[1], e[2]))
+            self.waiting = [e for e in self.waiting if e[0] >= t]
+            self.released += len(released)
+        if isinstance(event, AccountEvent):
+            self.monitor.registry.apply_account(event)
+        elif not isinstance(event, TradeEvent):
+            self.monitor.registry.apply_collection(event)
+        order = self.order
+        unknown = (False, len(order))
+        alerts = [e[3] for e in released] + sorted(own, key=lambda a: order.get(a["detector"], unknown))
+        self.records.extend(self.rater.observe(event, alerts))
+
+    def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
+        """Nothing waits for a drain: `handle` rates what each message lets go."""
+        return [], []
+
+    @property
+    def releasable(self) -> bool:
+        return False
+
+    def take_records(self) -> list[dict]:
+        records, self.records = self.records, []
+        return records
+
+    def snapshot(self) -> bytes:
+        blob = encode_state(self, self._refs(self.monitor, self.rater.dispositions), state_key(),
+                            {"config": self.monitor.config.hash})
+        self.dirty = False
+        return blob
+
+    @classmethod
+    def restore(cls, blob: bytes, monitor, dispositions: Dispositions | None = None) -> "RatingProcessor":
+        """As the other stages', with the restoring worker's dispositions (its labels file) by reference."""
+        dispositions = dispositions or Dispositions()
+        processor = decode_state(blob, cls._refs(monitor, dispositions), monitor, state_key(), {"stage": cls.stage},
+                                 expect={"config": monitor.config.hash})
+        if not isinstance(processor, cls):
+            raise StateRefused(f"snapshot holds a {type(processor).__name__}, not a {cls.__name__}", "class")
+        return processor
+
+    @staticmethod
+    def _refs(monitor, dispositions: Dispositions) -> dict[str, Any]:
+        return {**_externals(monitor), "risk": monitor.config.risk, "dispositions": dispositions}
 
 
 EXTERNAL_ATTRIBUTES = ("model", "watchlist")

@@ -1,7 +1,9 @@
 """A detection stage: its partitions' processors, fed in offset order, their output, their checkpoint.
 
 Stage 1 reads aml.work (keyed by collection, WorkProcessor), stage 2
-aml.work.accounts (keyed by account, KeyedProcessor). Each partition's
+aml.work.accounts (keyed by account, KeyedProcessor), stage 3
+aml.work.ratings (one partition, RatingProcessor: the risk ratings, from the
+rating facts stages 1 and 2 send it while `risk.topic` is set). Each partition's
 processor is built on first use, from its snapshot when there is one
 (streams/snapshots.py), else fresh at the committed offset. Every message is
 admitted by the gap guard first (streams/gaps.py), so a state takes its
@@ -10,8 +12,9 @@ in slices, its alerts and forwards sent after each. Offsets are committed by
 the stage's Checkpoint (streams/checkpoint.py) once a snapshot covers them.
 
 Stage 2's large-value report records go to `lvtr.topic` keyed by customer,
-and to the record archive's audit stream like the replay's (actions
-`report.lvtr`, `report.lvtr_late`), before the offsets that raised them are
+stage 3's ratings to `risk.topic` keyed by subject, and both to the record
+archive's audit stream like the replay's (actions `report.lvtr`,
+`report.lvtr_late`, `risk.rating`), before the offsets that raised them are
 committed. Stage 1 re-reads its watchlists (files, topic) between batches,
 at most every `watchlist.reload_check_seconds`, without a restart.
 """
@@ -30,12 +33,13 @@ import orjson
 from amlwatch.alerts import json_default, wall_clock_now
 from amlwatch.config import Config
 from amlwatch.reporting.pipeline import REPORT_ACTIONS
+from amlwatch.reporting.risk import Dispositions
 from amlwatch.reporting.watchlist import Watchlist, WatchlistError, WatchlistReloader
 
 from .checkpoint import Checkpoint
 from .codecs import encode_alert
 from .gaps import Admit, GapGuard
-from .processors import KeyedProcessor, WorkProcessor, build_stage_monitor
+from .processors import KeyedProcessor, RatingProcessor, WorkProcessor, build_stage_monitor
 from .routing import Out
 from .snapshots import SnapshotStore
 
@@ -74,6 +78,8 @@ class DetectionStage:
         self.archive = archive
         self.procs: dict[int, Any] = {}
         self.reports = 0
+        self.ratings = 0
+        self._dispositions: Dispositions | None = None
         self.watchlist_errors = 0
         self._reloaders: dict[int, WatchlistReloader] = {}
         """By id of the watchlist: partitions built from one config share none, each is reloaded."""
@@ -146,18 +152,25 @@ class DetectionStage:
         await self._send_alerts(alerts, outs)
 
     def _records(self, proc) -> list[Out]:
-        """A partition's new report records: archived now (committed with the alerts, before the offsets
-        that raised them), sent keyed by customer (consumers upsert by `report_id`)."""
+        """A partition's new report records and ratings: archived now (committed with the alerts, before the
+        offsets that raised them), sent keyed by customer or subject (consumers upsert by `report_id` and
+        `rating_id`)."""
         records = proc.take_records()
         if not records:
             return []
-        topic = self.config.lvtr.topic
         if self.archive is not None:
             for record in records:
                 self.archive.append_audit(REPORT_ACTIONS[record["record_type"]], record=record)
-        self.reports += len(records)
-        return [Out(topic, None, record["customer"].encode(), orjson.dumps(record, default=json_default))
-                for record in records]
+        outs = []
+        for record in records:
+            if record["record_type"] == "risk_rating":
+                self.ratings += 1
+                topic, key = self.config.risk.topic, record["subject"]
+            else:
+                self.reports += 1
+                topic, key = self.config.lvtr.topic, record["customer"]
+            outs.append(Out(topic, None, key.encode(), orjson.dumps(record, default=json_default)))
+        return outs
 
     async def _reload_watchlists(self) -> None:
         """Re-read each partition's watchlist when its files (or topic) changed, at most every
@@ -267,27 +280,45 @@ class DetectionStage:
         return assignment is None or tp in assignment()
 
     def _load(self, partition: int, tp):
-        monitor = build_stage_monitor(self.config, self.stage, self.with_model)
+        monitor = build_stage_monitor(self.config, self.stage, self.with_model and self.stage != 3)
         snapshot = self.store.load(partition)
+        work_sources = [f"w{p}" for p in range(self.work_partitions)]
         if snapshot is None:
             if self.stage == 1:
                 proc = WorkProcessor(partition, monitor, self.sources, self.kafka.keyed_topic,
                                      self.keyed_partitions)
+            elif self.stage == 2:
+                proc = KeyedProcessor(partition, self.keyed_partitions, monitor, work_sources)
             else:
-                proc = KeyedProcessor(partition, self.keyed_partitions, monitor,
-                                      [f"w{p}" for p in range(self.work_partitions)])
+                proc = RatingProcessor(monitor, work_sources, self._labels())
             start = self._start_offset(tp)
             proc.offset = start - 1
             self.checkpoint.started(partition, start)
-            return proc
-        cls = WorkProcessor if self.stage == 1 else KeyedProcessor
-        proc = cls.restore(snapshot.blob, monitor)
+            return self._rating_facts_to(proc)
+        if self.stage == 3:
+            proc = RatingProcessor.restore(snapshot.blob, monitor, self._labels())
+        else:
+            proc = (WorkProcessor if self.stage == 1 else KeyedProcessor).restore(snapshot.blob, monitor)
+        self._rating_facts_to(proc)
         proc.offset = max(proc.offset, snapshot.offset)
         self.checkpoint.restored(partition, snapshot.offset)
         self._rejections[partition] = dict(proc.monitor.rejections)
         log.info("restored partition state", extra={"stage": self.stage, "partition": partition,
                                                     "offset": proc.offset, "bytes": len(snapshot.blob)})
         return proc
+
+    def _rating_facts_to(self, proc):
+        """Stages 1 and 2 send rating facts while the worker publishes ratings (`risk.topic` set)."""
+        if self.stage != 3:
+            proc.rating_topic = self.kafka.rating_topic if self.config.risk.topic else ""
+        return proc
+
+    def _labels(self) -> Dispositions:
+        """The analysts' dispositions the rating stage weighs alerts by (`risk.labels`), read once."""
+        if self._dispositions is None:
+            path = self.config.risk.labels
+            self._dispositions = Dispositions.load(path) if path else Dispositions()
+        return self._dispositions
 
     def _start_offset(self, tp) -> int:
         """Where a partition without a snapshot starts: its committed offset, else offset 0.
@@ -311,6 +342,10 @@ class DetectionStage:
     def log_waiting(self) -> None:
         """Which partitions hold buffered events and which sources they wait on."""
         for partition, proc in self.procs.items():
+            held = proc.waiting_for() if isinstance(proc, RatingProcessor) else None
+            if held is not None:
+                log.info("partition waiting for answers", extra={"stage": self.stage, "event_id": held[0],
+                                                                "from": held[1], "ready": len(proc.ready)})
             buffer = proc.buffer
             if len(buffer):
                 waiting = sorted(source for source, idle in buffer.idle.items()

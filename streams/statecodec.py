@@ -69,6 +69,7 @@ STATE_MODULES = (
     "amlwatch.events",
     "amlwatch.config",
     "amlwatch.reporting.lvtr",
+    "amlwatch.reporting.risk",
     "amlwatch.reportconfig",
     "amlwatch.alerts",
     "amlwatch.models.anomaly",

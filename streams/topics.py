@@ -51,7 +51,15 @@ def report_topics(config: Config) -> list[str]:
 
 def all_topics(kafka: KafkaConfig, extra: Iterable[str] = ()) -> list[str]:
     return [*input_topics(kafka).values(), kafka.alerts_topic, kafka.deadletter_topic, kafka.work_topic,
-            kafka.keyed_topic, *(t for t in extra if t)]
+            kafka.keyed_topic, kafka.rating_topic, *(t for t in extra if t)]
+
+
+SINGLE_PARTITION = ("rating_topic",)
+"""Topics created with one partition whatever `partitions` says: the rating stage's state is global."""
+
+
+def partitions_of(kafka: KafkaConfig, topic: str) -> int:
+    return 1 if topic in {getattr(kafka, name) for name in SINGLE_PARTITION} else kafka.partitions
 
 
 def topic_configs(kafka: KafkaConfig) -> dict[str, str]:
@@ -80,7 +88,7 @@ def create_topics(kafka: KafkaConfig, timeout: float = 60.0, extra: Iterable[str
         topics = all_topics(kafka, extra)
         wanted = [t for t in topics if t not in existing]
         if wanted:
-            new = [NewTopic(t, kafka.partitions, kafka.replication, topic_configs=topic_configs(kafka))
+            new = [NewTopic(t, partitions_of(kafka, t), kafka.replication, topic_configs=topic_configs(kafka))
                    for t in wanted]
             try:
                 admin.create_topics(new, timeout_ms=int(timeout * 1000))

@@ -83,6 +83,16 @@ class Dispositions:
         return "open"
 
 
+def rated_alert(alert) -> dict:
+    """What the rater reads of an alert (the contract dict's fields it uses): the worker's stages send the
+    rating stage this much of each alert, not the whole record."""
+    record = {"alert_id": alert.alert_id, "detector": alert.detector, "typology": alert.typology,
+              "accounts": list(alert.accounts), "trade_ids": list(alert.trade_ids)}
+    if alert.detector == "watchlist.hit":
+        record["evidence"] = {"hits": (alert.evidence or {}).get("hits", [])}
+    return record
+
+
 class _Profile:
     __slots__ = ("alerts", "blocked", "watched", "days", "volume", "last")
 

@@ -23,30 +23,13 @@ LVTR = {"cash_threshold": "500", "individual_domestic_threshold": "2000", "late_
 CONFIG = Config.from_mapping({"lvtr": LVTR})
 
 
-def take_all(pipeline: InMemoryPipeline, crashes: bool = True) -> None:
-    """Everything produced (or to be read again) so far through both stages, with crashes on the way if
-    `crashes` (`run` without its final crashes, which assume the stream ended with the heartbeat)."""
-    while pipeline.step_router() or any(pipeline.queues.values()):
-        for _ in range(3):
-            pipeline.step_worker(restart=crashes and pipeline.rng.random() < 0.05)
-    pipeline.drain_all()
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_worker_stages_give_the_replay_reports_including_late_ones(seed):
     lines = make_stream(seed=seed, trades=900, hours=120)
     late = late_trades(lines)
     want = comparable(replay_reports(lines + late + [HEARTBEAT], CONFIG))
     pipeline = InMemoryPipeline(CONFIG, input_partitions=3, work_partitions=4, seed=seed)
-    pipeline.produce(lines)
-    take_all(pipeline)
-    pipeline.produce(late)
-    take_all(pipeline)
-    # Only then the heartbeat: produced with the late trades, it could pass them (a caught-up source does
-    # not hold the others back) and close their days first, which a replay of the file does not.
-    pipeline.produce([HEARTBEAT])
-    pipeline.run()
-    take_all(pipeline, crashes=False)         # what the routers' last crashes left to read again
+    pipeline.run_in_steps(lines, late, HEARTBEAT)   # the heartbeat last, or it could close the late days first
     got = comparable(pipeline.reports)
     assert got.keys() == want.keys(), (sorted(want.keys() - got.keys())[:3], sorted(got.keys() - want.keys())[:3])
     assert got == want
@@ -96,10 +79,10 @@ def test_a_far_future_trade_leaves_the_reports_equal_to_the_replays(seed):
     want = comparable(replay_reports(stream + [HEARTBEAT], config))
     pipeline = InMemoryPipeline(config, input_partitions=3, work_partitions=4, seed=seed)
     pipeline.produce(stream)
-    take_all(pipeline)
+    pipeline.take_all()
     pipeline.produce([HEARTBEAT])
     pipeline.run()
-    take_all(pipeline, crashes=False)
+    pipeline.take_all(crashes=False)
     got = comparable(pipeline.reports)
     assert not any(r.get("late") for r in want.values()), "an ordered stream: no late report in replay"
     assert got == want

@@ -1,6 +1,6 @@
-"""The whole two-stage streaming pipeline in memory, against which the stages are checked without Kafka.
+"""The whole streaming pipeline in memory, against which the stages are checked without Kafka.
 
-The same Router, WorkProcessor and KeyedProcessor the Faust agents use, input partitions read in a random
+The same Router, WorkProcessor and KeyedProcessor (and, with `ratings`, RatingProcessor) the Faust agents use, input partitions read in a random
 interleaving, with crashes and restores; `replay_ids` is what a file replay of the same stream raises.
 """
 
@@ -15,7 +15,7 @@ from amlwatch.engine import build_monitor
 from amlwatch.events import BadRecord, parse_event
 from amlwatch.replay import replay
 from amlwatch.streams.parsed import ParsedEventCache
-from amlwatch.streams.processors import KeyedProcessor, WorkProcessor, build_stage_monitor
+from amlwatch.streams.processors import KeyedProcessor, RatingProcessor, WorkProcessor, build_stage_monitor
 from amlwatch.streams.routing import Router, frame_outs, partition_for
 from amlwatch.streams.topics import input_key
 
@@ -34,7 +34,10 @@ class InMemoryPipeline:
     and the next snapshot); a crashed router re-reads its input from the last commit.
     """
 
-    def __init__(self, config: Config, input_partitions: int, work_partitions: int, seed: int):
+    def __init__(self, config: Config, input_partitions: int, work_partitions: int, seed: int, *,
+                 ratings: bool = False, dispositions=None):
+        """`ratings`: the two stages send rating facts to a rating stage ("rating", 0), whose ratings
+        collect in `ratings` (at least once: copies after crashes)."""
         self.config = config
         self.rng = random.Random(seed)
         self.inputs = {f"{topic}:{p}": deque() for topic in ("acc", "col", "trd") for p in range(input_partitions)}
@@ -50,6 +53,15 @@ class InMemoryPipeline:
         self.procs.update({("keyed", p): KeyedProcessor(p, work_partitions, build_stage_monitor(config, 2, False),
                                                         [f"w{i}" for i in range(work_partitions)])
                            for p in range(work_partitions)})
+        self.dispositions = dispositions
+        if ratings:
+            self.queues[("rating", 0)] = []
+            self.procs[("rating", 0)] = RatingProcessor(build_stage_monitor(config, 3, False),
+                                                        [f"w{i}" for i in range(work_partitions)], dispositions)
+            for name, proc in self.procs.items():
+                if name[0] != "rating":
+                    proc.rating_topic = "rating"
+        self.ratings = []
         self.alerts = []
         self.reports = []
         """Large-value report records the keyed partitions raised (at least once: copies after crashes)."""
@@ -97,7 +109,7 @@ class InMemoryPipeline:
         return True
 
     def _send(self, outs) -> None:
-        for out in frame_outs(outs, frozenset({"work", "keyed"})):
+        for out in frame_outs(outs, frozenset({"work", "keyed", "rating"})):
             if out.topic == "dead":
                 self.dead.append(out)
             else:
@@ -118,7 +130,7 @@ class InMemoryPipeline:
             self._send(outs)
         alerts, outs = proc.drain()
         self.alerts.extend(alerts)
-        self.reports.extend(proc.take_records())
+        self._take_records(proc)
         self._send(outs)
         if self.saving and self.rng.random() < 0.3:
             self.saved[name] = proc.snapshot()
@@ -140,6 +152,29 @@ class InMemoryPipeline:
         self.drain_all()
         return {a.alert_id for a in self.alerts}
 
+    def take_all(self, crashes: bool = True) -> None:
+        """Everything produced (or to be read again) so far through every stage, with crashes on the way if
+        `crashes` (`run` without its final crashes, which assume the stream ended with the heartbeat)."""
+        while self.step_router() or any(self.queues.values()):
+            for _ in range(3):
+                self.step_worker(restart=crashes and self.rng.random() < 0.05)
+        self.drain_all()
+
+    def run_in_steps(self, lines: list[bytes], late: list[bytes], heartbeat: bytes, after_stream=None) -> None:
+        """The stream, then its late trades, then the heartbeat, each produced once the one before was taken
+        (`after_stream(self)` runs between the first two). Produced with the late trades, the heartbeat
+        could pass them (a caught-up source does not hold the others back), which a replay of the file
+        does not."""
+        self.produce(lines)
+        self.take_all()
+        if after_stream is not None:
+            after_stream(self)
+        self.produce(late)
+        self.take_all()
+        self.produce([heartbeat])
+        self.run()
+        self.take_all(crashes=False)             # what the routers' last crashes left to read again
+
     def crash_router(self, source: str) -> None:
         """Uncommitted input is read again by a router that starts afresh."""
         for offset, raw in reversed(self.routed_since_commit.pop(source, [])):
@@ -149,8 +184,12 @@ class InMemoryPipeline:
         self.idle_sent.discard(source)
 
     def crash(self, name):
-        monitor = build_stage_monitor(self.config, 1 if name[0] == "work" else 2, False)
-        proc = self.procs[name] = type(self.procs[name]).restore(self.saved[name], monitor)
+        stage = {"work": 1, "keyed": 2, "rating": 3}[name[0]]
+        monitor = build_stage_monitor(self.config, stage, False)
+        if stage == 3:
+            proc = self.procs[name] = RatingProcessor.restore(self.saved[name], monitor, self.dispositions)
+        else:
+            proc = self.procs[name] = type(self.procs[name]).restore(self.saved[name], monitor)
         queue = self.queues[name] = self.taken_since_save.pop(name, []) + self.queues[name]
         return proc, queue
 
@@ -163,5 +202,9 @@ class InMemoryPipeline:
             for name in self.procs:
                 alerts, outs = self.procs[name].drain()
                 self.alerts.extend(alerts)
-                self.reports.extend(self.procs[name].take_records())
+                self._take_records(self.procs[name])
                 self._send(outs)
+
+    def _take_records(self, proc) -> None:
+        for record in proc.take_records():
+            (self.ratings if record["record_type"] == "risk_rating" else self.reports).append(record)

@@ -73,3 +73,12 @@ def comparable(records: list[dict]) -> dict[str, dict]:
     """By report id (consumers upsert by it); `watermark` says where the emitting process was, which is
     replay's latest event time and a partition's low watermark in the worker."""
     return {r["report_id"]: {k: v for k, v in r.items() if k != "watermark"} for r in records}
+
+
+def replay_ratings(lines: list[bytes], config: Config, dispositions=None) -> list[dict]:
+    """The risk ratings `amlwatch replay --reports` writes for `lines` (no model, no large-value records)."""
+    sink = ListSink()
+    monitor = ReportingMonitor(build_monitor(config, with_model=False), config, sink, dispositions=dispositions,
+                               lvtr=False)
+    replay(enumerate(lines, 1), monitor, lambda alerts: None, DeadLetterFile(None))
+    return sink.records

@@ -26,7 +26,7 @@ def kafka_env(bootstrap: str, partitions: int = 4) -> dict[str, str]:
     env = {"AMLWATCH_KAFKA_BOOTSTRAP": bootstrap, "AMLWATCH_KAFKA__APP_ID": f"t-{tag}",
            "AMLWATCH_KAFKA__PARTITIONS": str(partitions), "AMLWATCH_KAFKA__SNAPSHOT_SECONDS": "0.5",
            "AMLWATCH_ANOMALY__ENABLED": "false"}
-    for name in ("accounts", "collections", "trades", "alerts", "deadletter", "work", "keyed"):
+    for name in ("accounts", "collections", "trades", "alerts", "deadletter", "work", "keyed", "rating"):
         env[f"AMLWATCH_KAFKA__{name.upper()}_TOPIC"] = f'"{tag}.{name}"'
     env["AMLWATCH_LVTR__TOPIC"] = f'"{tag}.reports"'
     env["AMLWATCH_RISK__TOPIC"] = f'"{tag}.ratings"'
