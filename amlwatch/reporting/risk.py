@@ -83,6 +83,38 @@ class Dispositions:
         return "open"
 
 
+class RatedTrade:
+    """What the rater reads of a trade. The worker's stage 1 sends the rating stage these fields
+    (`fields`) rather than the trade's bytes, and the stage builds this from them instead of parsing the
+    event again (a strict parse cost the stage about 10 us a trade, most of its own cost). `price` is kept
+    only for a paid trade (the rater adds only those), as text in the fact, so the sums are exact."""
+
+    __slots__ = ("event_id", "ts", "t", "buyer_id", "seller_id", "price")
+    type = "trade"
+
+    def __init__(self, event_id: str, ts: str, t: float, buyer_id: str, seller_id: str, price: str | None):
+        self.event_id = event_id
+        self.ts = ts
+        self.t = t
+        self.buyer_id = buyer_id
+        self.seller_id = seller_id
+        self.price = None if price is None else Decimal(price)
+
+    @property
+    def paid(self) -> bool:
+        return self.price is not None
+
+    @staticmethod
+    def fields(trade: TradeEvent) -> list:
+        """A parsed trade as the constructor's arguments (JSON values)."""
+        return [trade.event_id, trade.ts, trade.t, trade.buyer_id, trade.seller_id,
+                str(trade.price) if trade.paid else None]
+
+    def __reduce__(self):
+        return RatedTrade, (self.event_id, self.ts, self.t, self.buyer_id, self.seller_id,
+                            None if self.price is None else str(self.price))
+
+
 def rated_alert(alert) -> dict:
     """What the rater reads of an alert (the contract dict's fields it uses): the worker's stages send the
     rating stage this much of each alert, not the whole record."""
@@ -119,15 +151,16 @@ class RiskRater:
         self.peer_count = 0
         self._day = None
 
-    def observe(self, event: Event, alerts=()) -> list[dict]:
+    def observe(self, event: Event | RatedTrade, alerts=()) -> list[dict]:
         day = int(event.t // DAY)
         if day != self._day:
             self._day = day
             self._peers(event.t)
         touched: dict[str, None] = {}
-        if isinstance(event, AccountEvent):
+        kind = event.type
+        if kind == "account":
             touched[event.account_id] = None
-        elif isinstance(event, TradeEvent):
+        elif kind == "trade":
             if event.paid:
                 for account in (event.buyer_id, event.seller_id):
                     self._add_volume(self._profile(account), event)
@@ -150,7 +183,7 @@ class RiskRater:
             profile = self.profiles[account] = _Profile()
         return profile
 
-    def _add_volume(self, profile: _Profile, trade: TradeEvent) -> None:
+    def _add_volume(self, profile: _Profile, trade: TradeEvent | RatedTrade) -> None:
         day = int(trade.t // DAY)
         if profile.days and profile.days[-1][0] == day:
             profile.days[-1][1] += trade.price
