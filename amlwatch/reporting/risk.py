@@ -29,13 +29,20 @@ from statistics import median
 
 import orjson
 
+from amlwatch.errors import AmlwatchError
 from amlwatch.events import AccountEvent, Event, TradeEvent
+from amlwatch.reporting.errors import ReportingError
 from amlwatch.reporting.settings import RiskConfig
 from amlwatch.sources import read_lines
 
 DAY = 86_400
 LEVELS = ("low", "medium", "high")
 DISMISSED = frozenset({"false_positive", "dismissed", "benign"})
+
+
+class LabelsError(AmlwatchError, ReportingError):
+    """A labels file (`--labels`, `[risk] labels`) that cannot be used; `field` names the offending field,
+    `source` the file (and line)."""
 
 
 class Dispositions:
@@ -52,15 +59,26 @@ class Dispositions:
 
     @classmethod
     def load(cls, path: str | Path) -> "Dispositions":
+        """Read a labels file whole; a file that cannot be read, or a malformed line, raises `LabelsError`
+        naming the field and the file (and line)."""
         out = cls()
-        for number, line in read_lines(path):
+        try:
+            lines = list(read_lines(path))
+        except OSError as error:
+            raise LabelsError("risk.labels", f"cannot read the labels file: {error.strerror or error}",
+                              str(path)) from None
+        for number, line in lines:
+            source = f"{path}:{number}"
             try:
                 record = orjson.loads(line)
             except orjson.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: invalid JSON: {error}") from None
-            if not isinstance(record, dict) or not isinstance(record.get("typology"), str) or not (
-                    isinstance(record.get("trade_id"), str) or isinstance(record.get("alert_id"), str)):
-                raise ValueError(f"{path}:{number}: a label needs `typology` and `trade_id` or `alert_id`")
+                raise LabelsError("<json>", f"invalid JSON: {error}", source) from None
+            if not isinstance(record, dict):
+                raise LabelsError("<record>", "expected a JSON object", source)
+            if not isinstance(record.get("typology"), str):
+                raise LabelsError("typology", "a label needs `typology` (a string)", source)
+            if not (isinstance(record.get("trade_id"), str) or isinstance(record.get("alert_id"), str)):
+                raise LabelsError("trade_id", "a label needs `trade_id` or `alert_id` (a string)", source)
             dismissed = record.get("disposition") in DISMISSED
             if isinstance(record.get("alert_id"), str):
                 (out.alerts_dismissed if dismissed else out.alerts_confirmed).add(record["alert_id"])
