@@ -175,10 +175,9 @@ class RiskRater:
             self._day = day
             self._peers(event.t)
         touched: dict[str, None] = {}
-        kind = event.type
-        if kind == "account":
+        if isinstance(event, AccountEvent):
             touched[event.account_id] = None
-        elif kind == "trade":
+        elif isinstance(event, (TradeEvent, RatedTrade)):
             if event.paid:
                 for account in (event.buyer_id, event.seller_id):
                     self._add_volume(self._profile(account), event)
