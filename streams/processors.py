@@ -33,7 +33,7 @@ from amlwatch.detectors.monitor import REFUSED, Monitor
 from amlwatch.engine import build_monitor
 from amlwatch.events import AccountEvent, BadRecord, Event, TradeEvent, parse_event, parse_time
 from amlwatch.reporting.lvtr import LargeValueAggregator, Side, trade_sides
-from amlwatch.reporting.risk import Dispositions, RiskRater, rated_alert
+from amlwatch.reporting.risk import Dispositions, RatedTrade, RiskRater, rated_alert
 
 from .codecs import WorkEvent, WorkMarker, decode_frame, encode_event, encode_marker
 from .ordering import ReorderBuffer
@@ -286,21 +286,25 @@ class WorkProcessor(_Processor):
         to stage 2 names its forward (`key`) and the stage-2 partitions that answer it (`need`). Registry
         events are sent whole by partition 0 only; the others say they took them ("s"), so stage 3 rates one
         only once every partition released the waiting trades it ended."""
-        own = [a for a in alerts if a.event_id == event.event_id]
-        outs = self._released_facts([a for a in alerts if a.event_id != event.event_id])
+        if alerts:
+            own = [rated_alert(a) for a in alerts if a.event_id == event.event_id]
+            outs = self._released_facts([a for a in alerts if a.event_id != event.event_id])
+        else:
+            own, outs = [], []
         if isinstance(event, TradeEvent):
             forwarded = self.out_topic and event.paid and not refused
             key = [f"w{self.partition}", self.forwarded] if forwarded else None
             need = [f"a{p}" for p in keyed_targets(event, self.out_partitions)] if forwarded else []
             if judged:
-                outs.append(self._fact({"k": "e", "key": key, "need": need,
-                                        "alerts": [rated_alert(a) for a in own]}, raw))
+                # the fields the rater reads, not the trade's bytes: the rating stage need not parse it again
+                outs.append(self._fact({"k": "e", "key": key, "need": need, "alerts": own,
+                                        "tr": RatedTrade.fields(event)}))
             elif forwarded:
                 outs.append(self._fact({"k": "x", "key": key, "need": need}))
         elif self.partition == 0:
             header = {"k": "e" if judged else "x", "key": ["r", event.event_id]}
             if judged:
-                header["alerts"] = [rated_alert(a) for a in own]
+                header["alerts"] = own
             outs.append(self._fact(header, raw if judged else b""))
         else:
             outs.append(self._fact({"k": "s", "key": ["r", event.event_id], "t": event.t, "alerts": []}))
@@ -444,6 +448,7 @@ class RatingProcessor(_Processor):
     def handle(self, offset: int, value: bytes, parse: Callable[[bytes], Event] = parse_event
                ) -> tuple[list[Alert], list[Out]]:
         self.offset = offset
+        answers, answered = self.answers, self.answered
         for message in decode_frame(value):
             if isinstance(message, WorkMarker):
                 if self.buffer.mark(message.source, message.t, message.idle):
@@ -458,11 +463,16 @@ class RatingProcessor(_Processor):
             fact = orjson.loads(head)
             kind = fact["k"]
             if kind == "s":
-                if fact["t"] > self.answered.get(message.source, -math.inf):
-                    self.answered[message.source] = fact["t"]
-                self.answers.setdefault(tuple(fact["key"]), {}).setdefault(message.source, deque()).append(
-                    fact["alerts"])
-                self._drop(tuple(fact["key"]))
+                source, key = message.source, tuple(fact["key"])
+                if fact["t"] > answered.get(source, -math.inf):
+                    answered[source] = fact["t"]
+                got = answers.get(key)
+                if got is None:
+                    answers[key] = {source: deque((fact["alerts"],))}
+                else:
+                    got.setdefault(source, deque()).append(fact["alerts"])
+                if key in self.dropped:
+                    self._drop(key)
             elif kind == "a":
                 self.waiting.extend(fact["alerts"])
             elif kind == "x":
@@ -470,11 +480,15 @@ class RatingProcessor(_Processor):
                 self.dropped[key] = fact.get("need") or self._others(message.source)
                 self._drop(key)
             else:
-                try:
-                    event = parse(raw)
-                except BadRecord:
-                    self.bad += 1
-                    continue
+                trade = fact.get("tr")
+                if trade is not None:
+                    event = RatedTrade(*trade)
+                else:
+                    try:
+                        event = parse(raw)
+                    except BadRecord:
+                        self.bad += 1
+                        continue
                 item = (event, fact, message.source)
                 if not self.buffer.push(message.source, event.t, RANK[event.type], event.event_id, item):
                     self.ready.append(item)       # late: after what was released before it
@@ -485,8 +499,8 @@ class RatingProcessor(_Processor):
     def _others(self, source: str) -> list[str]:
         return [s for s in self.buffer.progress if s != source]
 
-    def _need(self, event: Event, fact: dict, source: str) -> tuple[tuple | None, list[str]]:
-        if isinstance(event, TradeEvent):
+    def _need(self, event: Event | RatedTrade, fact: dict, source: str) -> tuple[tuple | None, list[str]]:
+        if event.type == "trade":
             return (tuple(fact["key"]) if fact.get("key") else None), fact.get("need") or []
         return ("r", event.event_id), self._others(source)
 
@@ -540,8 +554,8 @@ class RatingProcessor(_Processor):
                 self.unanswered += 1
                 need = [s for s in need if s not in missing]
             ready.popleft()
-            own = fact.get("alerts", []) + (self._take_answers(key, need) if need else [])
-            self._rate(event, own)
+            own = fact.get("alerts") or []
+            self._rate(event, own + self._take_answers(key, need) if need else own)
 
     def _rate(self, event: Event, own: list[dict]) -> None:
         self.events += 1
@@ -550,14 +564,15 @@ class RatingProcessor(_Processor):
             released = sorted((e for e in self.waiting if e[0] < t), key=lambda e: (e[0], e[1], e[2]))
             self.waiting = [e for e in self.waiting if e[0] >= t]
             self.released += len(released)
-        if isinstance(event, AccountEvent):
+        if event.type == "account":
             self.monitor.registry.apply_account(event)
-        elif not isinstance(event, TradeEvent):
+        elif event.type == "collection":
             self.monitor.registry.apply_collection(event)
-        order = self.order
-        unknown = (False, len(order))
-        alerts = [e[3] for e in released] + sorted(own, key=lambda a: order.get(a["detector"], unknown))
-        self.records.extend(self.rater.observe(event, alerts))
+        if len(own) > 1:
+            order = self.order
+            unknown = (False, len(order))
+            own.sort(key=lambda a: order.get(a["detector"], unknown))
+        self.records.extend(self.rater.observe(event, [e[3] for e in released] + own if released else own))
 
     def drain(self, limit: int | None = None) -> tuple[list[Alert], list[Out]]:
         """Nothing waits for a drain: `handle` rates what each message lets go."""

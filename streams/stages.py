@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any, Awaitable, Callable
 
@@ -33,7 +34,7 @@ import orjson
 from amlwatch.alerts import json_default, wall_clock_now
 from amlwatch.config import Config
 from amlwatch.reporting.pipeline import REPORT_ACTIONS
-from amlwatch.reporting.risk import Dispositions
+from amlwatch.reporting.risk import Dispositions, LabelsError
 from amlwatch.reporting.watchlist import Watchlist, WatchlistError, WatchlistReloader
 
 from .checkpoint import Checkpoint
@@ -49,6 +50,8 @@ SLICE_SECONDS = 0.02
 """A stage works at most this long before it sends what it has and lets the others run."""
 DRAIN_SLICE = 500
 """Released events processed before the same (a backlog released at once can take seconds)."""
+LABELS_RETRY_SECONDS = 30.0
+"""How often the rating stage reads a labels file again that it could not use."""
 BROKER_SECONDS = 10.0
 """The longest a stage waits on the consumer for a log start or a seek (it holds the stage's lock)."""
 
@@ -80,6 +83,9 @@ class DetectionStage:
         self.reports = 0
         self.ratings = 0
         self._dispositions: Dispositions | None = None
+        self.labels_errors = 0
+        self._labels_error: LabelsError | None = None
+        self._labels_tried = -math.inf
         self.watchlist_errors = 0
         self._reloaders: dict[int, WatchlistReloader] = {}
         """By id of the watchlist: partitions built from one config share none, each is reloaded."""
@@ -115,10 +121,16 @@ class DetectionStage:
             if proc is None:
                 if not self._assigned(message.tp):
                     continue              # left in a batch by a rebalance that took the partition away
-                proc = self.procs[partition] = self._load(partition, message.tp)
+                try:
+                    proc = self.procs[partition] = self._load(partition, message.tp)
+                except LabelsError:
+                    continue              # the rating stage holds until its labels file reads (logged)
             if not await self._admit(message.tp, proc, message.offset):
                 continue
+            rated = proc.events
             a, o = proc.handle(message.offset, message.value, self.parse)
+            if self.stage == 3 and self.metrics is not None and proc.events > rated:
+                self.metrics.events_rated(proc.events - rated)
             alerts.extend(a)
             outs.extend(o)
             outs.extend(self._records(proc))
@@ -165,6 +177,8 @@ class DetectionStage:
         for record in records:
             if record["record_type"] == "risk_rating":
                 self.ratings += 1
+                if self.metrics is not None:
+                    self.metrics.rating_out(record["subject_kind"], record["level"])
                 topic, key = self.config.risk.topic, record["subject"]
             else:
                 self.reports += 1
@@ -280,6 +294,7 @@ class DetectionStage:
         return assignment is None or tp in assignment()
 
     def _load(self, partition: int, tp):
+        labels = self._labels() if self.stage == 3 else None
         monitor = build_stage_monitor(self.config, self.stage, self.with_model and self.stage != 3)
         snapshot = self.store.load(partition)
         work_sources = [f"w{p}" for p in range(self.work_partitions)]
@@ -290,13 +305,13 @@ class DetectionStage:
             elif self.stage == 2:
                 proc = KeyedProcessor(partition, self.keyed_partitions, monitor, work_sources)
             else:
-                proc = RatingProcessor(monitor, work_sources, self._labels())
+                proc = RatingProcessor(monitor, work_sources, labels)
             start = self._start_offset(tp)
             proc.offset = start - 1
             self.checkpoint.started(partition, start)
             return self._rating_facts_to(proc)
         if self.stage == 3:
-            proc = RatingProcessor.restore(snapshot.blob, monitor, self._labels())
+            proc = RatingProcessor.restore(snapshot.blob, monitor, labels)
         else:
             proc = (WorkProcessor if self.stage == 1 else KeyedProcessor).restore(snapshot.blob, monitor)
         self._rating_facts_to(proc)
@@ -314,10 +329,31 @@ class DetectionStage:
         return proc
 
     def _labels(self) -> Dispositions:
-        """The analysts' dispositions the rating stage weighs alerts by (`risk.labels`), read once."""
+        """The analysts' dispositions the rating stage weighs alerts by (`risk.labels`), read once.
+
+        A file that does not read (malformed, missing) raises `LabelsError`, counted and logged, and is
+        read again at most every LABELS_RETRY_SECONDS: meanwhile the stage rates nothing and commits
+        nothing, so once the file is fixed it rates from its committed offset with the labels meant (ratings
+        weighed without them would be published and never recomputed)."""
         if self._dispositions is None:
             path = self.config.risk.labels
-            self._dispositions = Dispositions.load(path) if path else Dispositions()
+            if not path:
+                self._dispositions = Dispositions()
+                return self._dispositions
+            if self._labels_error is not None and time.monotonic() - self._labels_tried < LABELS_RETRY_SECONDS:
+                raise self._labels_error
+            self._labels_tried = time.monotonic()
+            try:
+                self._dispositions = Dispositions.load(path)
+            except LabelsError as error:
+                self.labels_errors += 1
+                self._labels_error = error
+                log.error("rating labels refused", extra={"stage": self.stage, "field": error.field,
+                                                          "file": path, "error": str(error)})
+                if self.metrics is not None:
+                    self.metrics.labels_refused()
+                raise
+            self._labels_error = None
         return self._dispositions
 
     def _start_offset(self, tp) -> int:

@@ -37,6 +37,9 @@ METRIC_NAMES = (
     "amlwatch_consumer_lag_messages",
     "amlwatch_archive_written_bytes_total",
     "amlwatch_archive_last_seal_timestamp_seconds",
+    "amlwatch_rated_events_total",
+    "amlwatch_ratings_total",
+    "amlwatch_rating_labels_refused_total",
 )
 """Every family a worker exports (README, "Read metrics"); tests check the scrape against it."""
 
@@ -70,6 +73,12 @@ class WorkerMetrics:
                           ["topic", "partition"], registry=r)
         self._archive_bytes = Counter("amlwatch_archive_written_bytes_total",
                                       "Bytes appended to the record archive.", registry=r)
+        self._rated = Counter("amlwatch_rated_events_total", "Events the rating stage (stage 3) rated.", registry=r)
+        self._ratings = Counter("amlwatch_ratings_total", "Risk ratings published, by subject kind and level.",
+                                ["subject_kind", "level"], registry=r)
+        self._labels_refused = Counter("amlwatch_rating_labels_refused_total",
+                                       "Times the rating stage could not use its labels file (`[risk] labels`).",
+                                       registry=r)
         self._archive_sealed = Gauge("amlwatch_archive_last_seal_timestamp_seconds",
                                      "Unix time the record archive last sealed a segment.", registry=r)
 
@@ -90,6 +99,15 @@ class WorkerMetrics:
         """Count `amlwatch.alerts.Alert`s (anything with `typology` and `severity`)."""
         for alert in alerts:
             self._alerts.labels(alert.typology, alert.severity).inc()
+
+    def events_rated(self, count: int) -> None:
+        self._rated.inc(count)
+
+    def rating_out(self, subject_kind: str, level: str) -> None:
+        self._ratings.labels(subject_kind, level).inc()
+
+    def labels_refused(self) -> None:
+        self._labels_refused.inc()
 
     def detector_seconds(self, detector: str, seconds: float) -> None:
         if seconds > 0:

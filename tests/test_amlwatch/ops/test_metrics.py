@@ -72,6 +72,12 @@ def test_counters_move_and_appear_in_the_scrape(served):
     metrics.archive_written(1000)
     metrics.archive_written(24)
     metrics.archive_sealed(1_772_330_400.0)
+    metrics.events_rated(5)
+    metrics.events_rated(2)
+    metrics.rating_out("account", "high")
+    metrics.rating_out("account", "high")
+    metrics.rating_out("person", "low")
+    metrics.labels_refused()
 
     status, text = _get(server, "/metrics")
     assert status == 200
@@ -90,6 +96,10 @@ def test_counters_move_and_appear_in_the_scrape(served):
     assert s[("amlwatch_consumer_lag_messages", (("partition", "3"), ("topic", "aml.work")))] == 42
     assert s[("amlwatch_archive_written_bytes_total", ())] == 1024
     assert s[("amlwatch_archive_last_seal_timestamp_seconds", ())] == 1_772_330_400.0
+    assert s[("amlwatch_rated_events_total", ())] == 7
+    assert s[("amlwatch_ratings_total", (("level", "high"), ("subject_kind", "account")))] == 2
+    assert s[("amlwatch_ratings_total", (("level", "low"), ("subject_kind", "person")))] == 1
+    assert s[("amlwatch_rating_labels_refused_total", ())] == 1
     build = [labels for (name, labels) in s if name == "amlwatch_build_info"]
     assert dict(build[0])["worker_id"] == "w-test" and dict(build[0])["config_hash"] == Config().hash
 
@@ -109,6 +119,7 @@ def test_every_documented_family_is_exported_with_the_amlwatch_prefix(served):
     metrics.detector_seconds("anomaly.isolation_forest", 0.1)
     metrics.set_lag("aml.work", 0, 0)
     metrics.archive_written(1)
+    metrics.rating_out("account", "medium")
     samples = {name for name, _ in _samples(_get(server, "/metrics")[1])}
     assert set(METRIC_NAMES) <= samples
     assert all(name.startswith("amlwatch_") for name in samples)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from support.reporting import reporting_run
 from support.events import account, at, id_of, trade, world
 
 from amlwatch.config import Config
-from amlwatch.reporting.risk import Dispositions
+from amlwatch.errors import AmlwatchError
+from amlwatch.reporting.risk import Dispositions, LabelsError
 
 
 def _latest(records, kind="account"):
@@ -119,3 +121,20 @@ def test_the_ruleset_version_and_thresholds_come_from_config():
     records, _, _ = _run([account("acc-new", at(), kyc_level=1)], config=config)
     rating = _latest(records)["acc-new"]
     assert rating["ruleset"] == "test-9" and rating["level"] == "medium"
+
+
+@pytest.mark.parametrize("line, field", [("{oops", "<json>"), ("[1]", "<record>"), ('{"trade_id": "t-1"}', "typology"),
+                                         ('{"typology": "wash_trading", "trade_id": 7}', "trade_id")])
+def test_a_malformed_labels_line_is_refused_by_field_file_and_line(tmp_path, line, field):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"trade_id": "t-0", "typology": "wash_trading"}\n' + line + "\n")
+    with pytest.raises(LabelsError) as caught:
+        Dispositions.load(path)
+    assert caught.value.field == field and caught.value.source == f"{path}:2"
+    assert isinstance(caught.value, AmlwatchError) and isinstance(caught.value, ValueError)
+
+
+def test_an_unreadable_labels_file_is_refused_by_name(tmp_path):
+    with pytest.raises(LabelsError) as caught:
+        Dispositions.load(tmp_path / "absent.jsonl")
+    assert caught.value.field == "risk.labels" and caught.value.source == str(tmp_path / "absent.jsonl")
