@@ -37,7 +37,7 @@ from amlwatch.config import HOUR, Config
 
 from .app import track_produced_topics
 from .gaps import GapGuard
-from .intake import Intake, router_lead
+from .intake import Intake
 from .parsed import ParsedEventCache
 from .router import RouterStage
 from .routing import Out, Router, frame_outs, source_name
@@ -119,8 +119,7 @@ class StreamRuntime:
                 with_model=with_model, metrics=metrics, archive=archive)
         self.stage_topics = {topic: stage for stage, topic in stage_topics.items()}
 
-        self.intake = Intake(kafka, self.inputs, self.router.route, self._forget, self.router.markers,
-                             lead=self._router_lead)
+        self.intake = Intake(kafka, self.inputs, self.router.route, self._forget, self.router.markers)
         self.router.intake = self.intake
         app.task(self._intake_task)
         app.agent(self.work_topic, name="work")(self._stage_agent(1))
@@ -131,10 +130,6 @@ class StreamRuntime:
         app.timer(HELD_UP_SECONDS / 2, name="watchdog")(self._watchdog)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
-
-    def _router_lead(self) -> int:
-        """How far this worker's stage 1 trails its router, in input records (`intake.router_lead`)."""
-        return router_lead(self.router.router.last_offset, (p.last_seq for p in self.stages[1].procs.values()))
 
     # -- agents -------------------------------------------------------------
 

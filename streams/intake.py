@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import Awaitable, Callable, Iterable, Mapping
+from typing import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -35,15 +34,6 @@ BACKLOG_BATCH = 2000
 late anyway): each batch pays a producer flush, an archive fsync and a round of progress markers, so
 four times fewer batches leave more of the worker to detection. Live traffic (5,000 events/s arrive
 as about 250 a fetch) never fills BATCH and keeps the small batches and their latency."""
-PACE_LEAD = 8_192
-"""Input records this worker's stage 1 may trail its router by before the router waits. The stages reuse
-the router's parse only while it is still in the parse cache (streams/parsed.py, 32,768 a generation). In
-a backlog the router, at about a quarter of stage 1's cost per event, read the whole backlog ahead of the
-stages, and stage 1 then parsed nearly every event again (220k extra parses on the 100,521-event
-backfill). Waiting loses nothing: the router and the stages share one event loop."""
-PACE_SECONDS = 0.5
-"""Longest wait before one fetch: a stage held up (recovery, a rewind) slows the router, never stops it."""
-PACE_POLL = 0.005
 STOP_COMMIT_SECONDS = 5.0
 """How long a stopping worker tries to commit what it routed."""
 
@@ -52,30 +42,6 @@ def fetch_limit(fetched: int) -> int:
     """Records to take at most in the next fetch, after one that brought `fetched`: a full one means a
     backlog."""
     return BACKLOG_BATCH if fetched >= BATCH else BATCH
-
-
-def router_lead(routed: Mapping[str, int], taken: Iterable[Mapping[str, int]]) -> int:
-    """Input records routed beyond what stage 1 has taken: per source, the router's last offset (`routed`)
-    less the furthest seq any of this worker's stage-1 partitions took from it (`taken`, their
-    `last_seq`). A source none of them has taken from yet counts nothing, so a worker whose routed
-    events all go to other workers' partitions never waits."""
-    taken = list(taken)
-    lead = 0
-    for source, offset in routed.items():
-        furthest = max((seen.get(source, -1) for seen in taken), default=-1)
-        if furthest >= 0 and offset > furthest:
-            lead += offset - furthest
-    return lead
-
-
-async def pace(lead: Callable[[], int], limit: int = PACE_LEAD, longest: float = PACE_SECONDS,
-               poll: float = PACE_POLL, clock: Callable[[], float] = time.monotonic) -> float:
-    """Wait while `lead()` is over `limit`, at most `longest` seconds; the seconds waited."""
-    started = now = clock()
-    while lead() > limit and now - started < longest:
-        await asyncio.sleep(poll)
-        now = clock()
-    return now - started
 
 
 def router_group(kafka: KafkaConfig) -> str:
@@ -90,16 +56,12 @@ class Intake:
 
     def __init__(self, kafka: KafkaConfig, topics: Iterable[str],
                  route: Callable[[dict], Awaitable[dict]], forget: Callable[[Iterable], None],
-                 tick: Callable[[], Awaitable[None]], lead: Callable[[], int] | None = None):
+                 tick: Callable[[], Awaitable[None]]):
         self.kafka = kafka
         self.topics = list(topics)
         self.route = route
         self.forget = forget
         self.tick = tick
-        self.lead = lead
-        """How far this worker's stage 1 trails its router (`router_lead`); a fetch waits on it (`pace`)."""
-        self.paced = 0.0
-        """Seconds the router waited for the stages."""
         self.consumer: AIOKafkaConsumer | None = None
         self.uncommitted: dict = {}
         """Next offset per partition, routed (flushed and archived) but not committed yet."""
@@ -126,8 +88,6 @@ class Intake:
         limit = BATCH
         try:
             while True:
-                if self.lead is not None:
-                    self.paced += await pace(self.lead)
                 batch = await consumer.getmany(timeout_ms=self.kafka.marker_ms, max_records=limit)
                 limit = fetch_limit(sum(map(len, batch.values())))
                 if batch:

@@ -11,7 +11,6 @@ account) detectors see every trade they need.
 
 from __future__ import annotations
 
-import functools
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -27,11 +26,8 @@ RANK = {"account": 0, "collection": 1, "trade": 2}
 """Tie-break at equal event time: registry facts before the trades that may need them."""
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
-    """Stable across processes and Python versions (unlike hash()). Cached: a trade asks for its collection's,
-    both parties' (twice: forward, then each side's large-value totals) and its alerts' owners; a hit is a C
-    lookup, not an encode and a CRC."""
+    """Stable across processes and Python versions (unlike hash())."""
     return zlib.crc32(key.encode()) % partitions
 
 

@@ -169,34 +169,30 @@ class LargeValueAggregator:
         day = self.day_of(trade.t)
         late = self.closed_through is not None and day <= self.closed_through
         reports = []
-        owns = self.owns
-        buyer, seller = trade.buyer_id, trade.seller_id
-        # What both parties' entries share, taken once per trade (an entry differs only in its counterparty).
-        head = tail = None
-        for customer, direction, side, counterparty in ((buyer, "pay", sides[0], seller),
-                                                        (seller, "receive", sides[1], buyer)):
-            if owns is not None and not owns(customer):
+        price = str(trade.price)
+        pay, receive = sides
+        for customer, direction, side, counterparty in (
+                (trade.buyer_id, "pay", pay, trade.seller_id),
+                (trade.seller_id, "receive", receive, trade.buyer_id)):
+            if self.owns is not None and not self.owns(customer):
                 continue
-            if head is None:
-                head = (trade.trade_id, trade.ts, str(trade.price))
-                tail = (_shared(trade.payment_method), _shared(trade.instrument_hash), _shared(trade.collection_id),
-                        trade.token_id, trade.event_id)
-            entry = (*head, _shared(counterparty), *tail)
             kind = side.kind
+            entry = (trade.trade_id, trade.ts, price, _shared(counterparty), _shared(trade.payment_method),
+                     _shared(trade.instrument_hash), _shared(trade.collection_id), trade.token_id, trade.event_id)
             key = (customer, kind, direction)
-            if late:
-                reports.extend(self._late(day, key, trade, entry, side))
+            if not late:
+                buckets = self.open.get(day)
+                if buckets is None:
+                    buckets = self.open[day] = {}
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[(_shared(customer), _shared(kind), direction)] = _Bucket()
+                bucket.total += trade.price
+                bucket.count += 1
+                bucket.trades.append(entry)
+                _identify(bucket, side)
                 continue
-            buckets = self.open.get(day)
-            if buckets is None:
-                buckets = self.open[day] = {}
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[(_shared(customer), _shared(kind), direction)] = _Bucket()
-            bucket.total += trade.price
-            bucket.count += 1
-            bucket.trades.append(entry)
-            _identify(bucket, side)
+            reports.extend(self._late(day, key, trade, entry, side))
         return reports
 
     def _late(self, day: int, key: tuple, trade: TradeEvent, entry: tuple, side: Side) -> list[dict]:
@@ -329,7 +325,7 @@ def _pack(rows: list[list]) -> bytes:
     for n in TABLED:
         table = list(dict.fromkeys(columns[n]))
         index = {value: i for i, value in enumerate(table)}
-        columns[n] = [table, list(map(index.__getitem__, columns[n]))]
+        columns[n] = [table, [index[value] for value in columns[n]]]
     return zlib.compress(orjson.dumps([heads, columns]), 1)
 
 
