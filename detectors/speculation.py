@@ -10,7 +10,7 @@ collection's level, not of one token.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right, insort
 
 from amlwatch.alerts import Alert, Episodes
 from amlwatch.config import DAY, HOUR, SpeculationConfig
@@ -309,7 +309,8 @@ def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     """The longest run of recent trades ending now that is a pump, or None.
 
     Runs grow backwards from the newest trade; Kendall's concordance is kept
-    incrementally, so the scan costs one comparison per pair of trades. The
+    incrementally, each earlier trade's pairs counted by bisecting the later prices, kept sorted (a busy
+    collection's 48 trades cost 47 bisections, not 1,128 comparisons). The
     level is judged twice: its median of three (what the run trades at) and
     its floor of three (the cheapest of three trades), since a few rare tokens
     in a row lift a median but only a rise of the whole market lifts a floor."""
@@ -325,27 +326,30 @@ def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
     floor_trades = 3 if own_prices else config.pump_floor_trades
     prices = [entry[1][1] for entry in recent]
+    later_prices = [prices[-1]]   # the prices after `start`, ascending
     best = None
     score = 0
     level: float | None = None
     level_known = False
     for start in range(n - 2, -1, -1):
         first = prices[start]
-        for later in prices[start + 1:]:
-            score += (later > first) - (later < first)
+        # later prices above `first` less those below it: the pairs this start adds, counted by bisection
+        score += len(later_prices) - bisect_right(later_prices, first) - bisect_left(later_prices, first)
+        insort(later_prices, first)
         length = n - start
         if length < min_trades:
             continue
         if score / (length * (length - 1) / 2) < config.pump_min_trend:
             continue
-        run = prices[start:]
-        if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
+        opening = prices[start:start + 3]
+        if _median3(prices[max(start, n - 3):]) < config.pump_level_rise * _median3(opening):
             continue
-        if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
+        closing_floor = min(prices[max(start, n - floor_trades):])
+        if closing_floor < config.pump_level_rise * min(opening):
             continue
         if not level_known:
             level, level_known = established(), True
-        if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
+        if level is not None and closing_floor < config.pump_level_rise * level:
             continue
         best = recent[start:]
     return best

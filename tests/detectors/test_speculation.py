@@ -411,3 +411,66 @@ def test_mint_resold_within_hours_at_the_opening_floor_is_not_a_flip():
     none_of(run(world("acc-a", "acc-b") + [bought, opening]), FLIP)
     flip = trade("acc-a", "acc-b", at(hours=5), price="180.00")
     assert one(run(world("acc-a", "acc-b") + [bought, flip]), FLIP).trade_ids == trade_ids(bought, flip)
+
+
+def _pump_run_by_pairs(recent, config, established=lambda: None):
+    """`_pump_run` as first written: every pair of the run compared, the run's slices taken whole."""
+    from amlwatch.detectors.speculation import _median3
+
+    n = len(recent)
+    if n < config.pump_min_trades:
+        return None
+    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
+    if relative and _median3(relative) < config.pump_total_rise:
+        return None
+    own_prices = len(relative) == 3
+    min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
+    floor_trades = 3 if own_prices else config.pump_floor_trades
+    prices = [entry[1][1] for entry in recent]
+    best, score, level, level_known = None, 0, None, False
+    for start in range(n - 2, -1, -1):
+        first = prices[start]
+        for later in prices[start + 1:]:
+            score += (later > first) - (later < first)
+        length = n - start
+        if length < min_trades or score / (length * (length - 1) / 2) < config.pump_min_trend:
+            continue
+        run = prices[start:]
+        if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
+            continue
+        if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
+            continue
+        if not level_known:
+            level, level_known = established(), True
+        if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
+            continue
+        best = recent[start:]
+    return best
+
+
+def test_pump_run_counts_concordance_by_bisection_exactly_as_by_pairs():
+    """Random windows with ties, flat stretches and rises, under short and long run settings: the same run."""
+    import dataclasses
+    import random
+
+    from amlwatch.config import SpeculationConfig
+    from amlwatch.detectors.speculation import _pump_run
+
+    rng = random.Random(15)
+    configs = [SpeculationConfig(), dataclasses.replace(SpeculationConfig(), pump_min_trades=2, pump_unseen_min_trades=2,
+                                                        pump_floor_trades=5, pump_min_trend=0.5)]
+    found = 0
+    for case in range(3000):
+        n = rng.randint(1, 48)
+        price, entries = rng.choice([1.0, 10.0, 100.0]), []
+        for i in range(n):
+            price = rng.choice([price, price * rng.uniform(1.0, 1.6), price * rng.uniform(0.7, 1.0),
+                                float(rng.randint(1, 4))])
+            relative = rng.choice([None, rng.uniform(0.5, 4.0)])
+            entries.append((float(i), (f"t{i}", price, relative)))
+        config = configs[case % 2]
+        level = rng.choice([None, 0.5, 5.0, 50.0])
+        expected = _pump_run_by_pairs(entries, config, lambda: level)
+        assert _pump_run(entries, config, lambda: level) == expected
+        found += expected is not None
+    assert found > 100
