@@ -60,7 +60,9 @@ class Detector:
     collection sees everything it needs. "account": an account's own trades
     across collections; "pair": the trades between two accounts. Those two run
     in the stage keyed by account, where each paid trade reaches its buyer's and
-    its seller's partition, and `owner` says which one raises each alert.
+    its seller's partition, and `owner` says which one raises each alert. They must not read the token
+    ledger (`view.acquisition`, token and price histories): the account-keyed stage keeps none, since it
+    sees a token's trades only where its accounts trade, and `view.acquisition` is None there.
     """
 
     name = ""

@@ -152,8 +152,12 @@ class Monitor:
         self._complete_calls = [(d, d.observe) for d in registry if not d.only_incomplete]
         self._registry_event_calls = [(d, d.observe_registry) for d in registry
                                       if type(d).observe_registry is not Detector.observe_registry]
+        self._keeps_ledger = any(d.scope == "collection" for d in (*stream, *registry))
+        """Only a collection-scoped detector may read the token ledger (`TradeView.acquisition`, the wash
+        and price histories): the account-keyed stage, which sees a token's trades only where its
+        accounts trade, neither records nor reads one."""
 
-    _CALLS = ("_stream_calls", "_registry_calls", "_complete_calls", "_registry_event_calls")
+    _CALLS = ("_stream_calls", "_registry_calls", "_complete_calls", "_registry_event_calls", "_keeps_ledger")
 
     def __getstate__(self) -> dict:
         """A snapshot holds no bound methods (a state pickle may name classes only): the call lists are
@@ -242,14 +246,16 @@ class Monitor:
         accounts = registry.accounts
         buyer, seller = accounts.get(trade.buyer_id), accounts.get(trade.seller_id)
         collection = registry.collections.get(trade.collection_id)
-        view = TradeView(trade, buyer, seller, collection, self.ledger.acquisition(trade))
+        keeps_ledger = self._keeps_ledger
+        view = TradeView(trade, buyer, seller, collection, self.ledger.acquisition(trade) if keeps_ledger else None)
         alerts: list[Alert] = []
         self._run(self._stream_calls, view, alerts)
         if buyer is not None and seller is not None and collection is not None:
             self._run(self._complete_calls, view, alerts)
         elif self._registry_calls:
             self._pending.append((trade.t + self.grace, view))
-        self.ledger.record(trade)
+        if keeps_ledger:
+            self.ledger.record(trade)
         return alerts
 
     def _run(self, calls: list, view: TradeView, alerts: list[Alert]) -> None:

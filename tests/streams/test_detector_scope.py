@@ -64,6 +64,28 @@ def test_each_stage_runs_the_detectors_of_its_scopes():
     assert not one & two and one | two == names(Monitor(config))
 
 
+def test_only_a_stage_with_collection_scoped_detectors_keeps_the_token_ledger():
+    """The account stage sees a token's trades only where its accounts trade: a ledger there would be a
+    partial history nothing reads, costing every trade a record and every snapshot a month of them."""
+    from amlwatch.events import BadRecord, parse_event
+
+    config = Config()
+    stages = {stage: build_stage_monitor(config, stage, False) for stage in (1, 2, 3)}
+    trades = []
+    for line in make_stream(seed=5, trades=300, hours=48):
+        try:
+            trades.append(parse_event(line))
+        except BadRecord:            # the stream's deliberate bad records
+            continue
+    for monitor in stages.values():
+        for event in trades:
+            monitor.observe(event)
+    assert stages[1].ledger.transfers.entries() > 0 and len(stages[1].ledger.activity) > 0
+    for stage in (2, 3):
+        ledger = stages[stage].ledger
+        assert (len(ledger.transfers), len(ledger.last_transfer), len(ledger.activity)) == (0, 0, 0), stage
+
+
 def test_a_new_account_scoped_detector_lands_in_the_account_stage(with_new_detector):
     config = Config()
     assert ManyCollectionsBuyer.name in names(build_stage_monitor(config, 2, False))
