@@ -108,8 +108,13 @@ def _sparse_garbage_collection():
         gc.set_threshold(*previous)
 
 
+REPLAY_BATCH = 256
+"""Events observed together (`Monitor.observe_batch`): the anomaly forest scores a batch's trades in one
+pass. The alerts, their order and the dead letters' are those of one event at a time."""
+
+
 def _replay_records(records, monitor, emit, dead_letters, summary, source, since, until, progress) -> None:
-    observe = monitor.observe
+    batch: list[tuple[int, bytes, object]] = []
     for number, raw in records:
         summary.events += 1
         if progress is not None and not summary.events & 0x3FFF:
@@ -117,21 +122,16 @@ def _replay_records(records, monitor, emit, dead_letters, summary, source, since
         try:
             event = parse_event(raw)
         except BadRecord as error:
-            dead_letters.write(raw, error, {"file": source, "line": number})
+            batch.append((number, raw, error))
             continue
         if until is not None and event.t > until:
             summary.events -= 1
             break
-        alerts = observe(event)
-        if monitor.rejected:
-            dead_letter_rejections(monitor, dead_letters, {"file": source, "line": number}, event, raw)
-        if since is not None:
-            if event.t < since:
-                summary.before_since += 1
-            alerts = _from(alerts, since)
-        if alerts:
-            _count(summary, alerts)
-            emit(alerts)
+        batch.append((number, raw, event))
+        if len(batch) >= REPLAY_BATCH:
+            _replay_batch(batch, monitor, emit, dead_letters, summary, source, since)
+            batch = []
+    _replay_batch(batch, monitor, emit, dead_letters, summary, source, since)
     final = monitor.flush()
     if monitor.rejected:
         dead_letter_rejections(monitor, dead_letters, {"file": source, "line": None}, None, b"")
@@ -141,11 +141,38 @@ def _replay_records(records, monitor, emit, dead_letters, summary, source, since
     emit(final)
 
 
+def _replay_batch(batch, monitor, emit, dead_letters, summary, source, since) -> None:
+    """One batch's events through the core, then each event's dead letters and alerts in stream order."""
+    events = [event for _, _, event in batch if not isinstance(event, BadRecord)]
+    observe_batch = getattr(monitor, "observe_batch", None)
+    results = iter(observe_batch(events) if observe_batch
+                   else [(monitor.observe(e), monitor.take_rejected()) for e in events])
+    for number, raw, event in batch:
+        where = {"file": source, "line": number}
+        if isinstance(event, BadRecord):
+            dead_letters.write(raw, event, where)
+            continue
+        alerts, rejected = next(results)
+        if rejected:
+            write_rejections(rejected, dead_letters, where, event, raw)
+        if since is not None:
+            if event.t < since:
+                summary.before_since += 1
+            alerts = _from(alerts, since)
+        if alerts:
+            _count(summary, alerts)
+            emit(alerts)
+
+
 def dead_letter_rejections(monitor: Monitor, dead_letters: DeadLetterFile, source: dict, event, raw: bytes) -> None:
     """What the core refused (or a detector failed on) goes where bad lines go. A rejection is about the
     event just read, except a detector failing on a trade judged late: its raw bytes are then not at hand,
     and its event_id says which it was."""
-    for rejection in monitor.take_rejected():
+    write_rejections(monitor.take_rejected(), dead_letters, source, event, raw)
+
+
+def write_rejections(rejections, dead_letters: DeadLetterFile, source: dict, event, raw: bytes) -> None:
+    for rejection in rejections:
         own = rejection.event is event
         dead_letters.write(raw if own else b"", BadRecord(rejection.field, rejection.reason),
                            {**source, "event_id": rejection.event.event_id})

@@ -72,8 +72,20 @@ class Detector:
     only_incomplete = False
     """True for a registry check that can only alert on a trade whose buyer, seller or collection the
     registry does not know: the monitor then skips it for a trade whose parties are all known."""
+    batched = False
+    """True for a stream detector whose work splits into `stage` (each trade, in event order) and
+    `settle` (many staged trades at once, in that order): `Monitor.observe_batch` then settles a whole
+    batch in one call, with the alerts `observe` would have given, in the same places."""
 
     def observe(self, view: TradeView) -> list[Alert]:
+        raise NotImplementedError
+
+    def stage(self, view: TradeView) -> object | None:
+        """A batched detector's per-trade work; what `settle` needs of the trade, or None: no alert."""
+        raise NotImplementedError
+
+    def settle(self, staged: list) -> list[list[Alert]]:
+        """The alerts of each staged trade, decided in order; `observe` is `settle([stage(view)])`."""
         raise NotImplementedError
 
     def owner(self, alert: Alert, trade: TradeEvent) -> str:

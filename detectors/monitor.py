@@ -217,6 +217,29 @@ class Monitor:
             self._evict(self.watermark)
         return self._stamp(alerts) if alerts else alerts
 
+    def observe_batch(self, events: list[Event]) -> list[tuple[list[Alert], list[Rejection]]]:
+        """`observe` of each event, in order: its alerts and what it left in `rejected` (taken), as one
+        event at a time gives them. But a batched detector (`Detector.batched`) only stages each trade,
+        and settles the whole batch at the end in one call (the anomaly forest scores every staged row
+        in one pass); its alerts take the places `observe` would have given them, and a trade it fails
+        on is rejected with that trade's event."""
+        deferred = {d: _Deferral(d) for d, _ in self._stream_calls if getattr(d, "batched", False)}
+        if not deferred:
+            return [(self.observe(event), self.take_rejected()) for event in events]
+        stream = self._stream_calls
+        self._stream_calls = [(d, deferred[d].stage if d in deferred else call) for d, call in stream]
+        try:
+            results = [(self.observe(event), self.take_rejected()) for event in events]
+        finally:
+            self._stream_calls = stream
+        for deferral in deferred.values():
+            deferral.settle(self)
+        if self.rejected:
+            index = {id(event): i for i, event in enumerate(events)}
+            for rejection in self.take_rejected():
+                results[index[id(rejection.event)]][1].append(rejection)
+        return [(_placed(alerts, self.versions) if alerts else alerts, rejected) for alerts, rejected in results]
+
     def _reject(self, event: Event, field: str, reason: str, detail: str) -> list[Alert]:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
         self.rejected.append(Rejection(event, field, f"{reason}: {detail}"[:500]))
@@ -345,7 +368,7 @@ class Monitor:
         calls = self._stream_calls, self._registry_calls, self._complete_calls
         # (every registry check, the skipped ones too: each detector gets its figure)
         self._stream_calls, self._registry_calls, self._complete_calls = (
-            [(d, _Timed(d, self.detector_seconds, self.time_every).observe) for d, _ in c]
+            [(d, _Timed(d, call, self.detector_seconds, self.time_every).observe) for d, call in c]
             for c in (calls[0], calls[1], calls[1]))
         try:
             return self._observe_trade(trade)
@@ -353,13 +376,77 @@ class Monitor:
             self._stream_calls, self._registry_calls, self._complete_calls = calls
 
 
+class _Deferral:
+    """A batched detector's trades staged during `Monitor.observe_batch`, each with the placeholder that
+    holds its place among the alerts, and their settling at the batch's end."""
+
+    __slots__ = ("detector", "staged", "places")
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.staged: list = []
+        self.places: list[_Place] = []
+
+    def stage(self, view: TradeView) -> list:
+        staged = self.detector.stage(view)
+        if staged is None:
+            return []
+        place = _Place(view.trade)
+        self.staged.append(staged)
+        self.places.append(place)
+        return [place]
+
+    def settle(self, monitor: Monitor) -> None:
+        """Every staged trade decided in order; should the batch fail, each trade alone, so a detector's
+        fault costs only the trades it fails on (as in `observe`)."""
+        detector = self.detector
+        try:
+            settled = detector.settle(self.staged) if self.staged else []
+        except Exception:                            # noqa: BLE001
+            settled = []
+            for staged, place in zip(self.staged, self.places):
+                try:
+                    settled.append(detector.settle([staged])[0])
+                except Exception as exc:             # noqa: BLE001
+                    monitor._detector_failed(detector, place.trade, exc)
+                    settled.append([])
+        for place, alerts in zip(self.places, settled):
+            place.alerts = alerts
+
+
+class _Place:
+    """Where a batched detector's alerts on `trade` go in `observe_batch`'s results, once settled."""
+
+    __slots__ = ("trade", "alerts", "versions")
+
+    def __init__(self, trade: TradeEvent):
+        self.trade = trade
+        self.alerts: list[Alert] = []
+        self.versions: dict | None = None
+
+
+def _placed(alerts: list, versions: dict) -> list[Alert]:
+    """`alerts` with each placeholder replaced by the alerts settled for it, stamped."""
+    if not any(a.__class__ is _Place for a in alerts):
+        return alerts
+    out: list[Alert] = []
+    for alert in alerts:
+        if alert.__class__ is _Place:
+            for settled in alert.alerts:
+                settled.versions = versions
+                out.append(settled)
+        else:
+            out.append(alert)
+    return out
+
+
 class _Timed:
-    """A detector's `observe` behind a stopwatch, adding its estimated share of the unsampled trades too."""
+    """A detector's call behind a stopwatch, adding its estimated share of the unsampled trades too."""
 
-    __slots__ = ("detector", "totals", "scale")
+    __slots__ = ("detector", "call", "totals", "scale")
 
-    def __init__(self, detector: Detector, totals: dict[str, float], scale: int):
-        self.detector, self.totals, self.scale = detector, totals, scale
+    def __init__(self, detector: Detector, call, totals: dict[str, float], scale: int):
+        self.detector, self.call, self.totals, self.scale = detector, call, totals, scale
 
     @property
     def name(self) -> str:
@@ -368,7 +455,7 @@ class _Timed:
     def observe(self, view: TradeView) -> list[Alert]:
         started = perf_counter()
         try:
-            return self.detector.observe(view)
+            return self.call(view)
         finally:
             name = self.detector.name
             self.totals[name] = self.totals.get(name, 0.0) + (perf_counter() - started) * self.scale

@@ -36,6 +36,7 @@ import numpy as np
 from amlwatch.alerts import Alert
 from amlwatch.config import DAY, AnomalyConfig, Config
 from amlwatch.detectors.base import Detector, TradeView
+from amlwatch.events import TradeEvent
 
 from .artifact import DEFAULT_MODEL_DIR, AnomalyModel, load_model
 from .features import FEATURE_NAMES, FeatureExtractor
@@ -127,12 +128,28 @@ class IsolationForestDetector(Detector):
         self._high = np.array(quantiles["p99"])
         self._spread = np.maximum(self._high - self._low, 1e-9)
 
+    batched = True
+    """Scoring one row costs the forest a pass over every internal node (about 25 us, twice that with
+    the detectors' state between calls in the cache); a batch costs about 4 us a row. Features are still
+    taken trade by trade (`stage`), the budget decided trade by trade (`settle`)."""
+
     def observe(self, view: TradeView) -> list[Alert]:
+        staged = self.stage(view)
+        return [] if staged is None else self.settle([staged])[0]
+
+    def stage(self, view: TradeView) -> tuple[TradeEvent, list[float]] | None:
         row = self.features.observe(view)
-        if row is None:
-            return []
-        score = self.model.anomaly_score(row)
-        trade = view.trade
+        return None if row is None else (view.trade, row)
+
+    def settle(self, staged: list[tuple[TradeEvent, list[float]]]) -> list[list[Alert]]:
+        """Scores equal to `score_one`'s, bit for bit (tests/models/test_forest.py), in one forest pass."""
+        if len(staged) == 1:
+            scores = [self.model.anomaly_score(staged[0][1])]
+        else:
+            scores = self.model.anomaly_scores(np.array([row for _, row in staged])).tolist()
+        return [self._decide(trade, row, score) for (trade, row), score in zip(staged, scores)]
+
+    def _decide(self, trade: TradeEvent, row: list[float], score: float) -> list[Alert]:
         alert, threshold = self.budget.decide(trade.collection_id, score, trade.t)
         if not alert:
             return []

@@ -73,6 +73,11 @@ class ReportingMonitor:
         self._emit(out)
         return alerts
 
+    def observe_batch(self, events):
+        """One event at a time (the core's batch would not do: the reports read the registry as it stood
+        at each event, and the rater each event's alerts), with what each left rejected."""
+        return [(self.observe(event), self.monitor.take_rejected()) for event in events]
+
     def advance(self, t: float):
         alerts = self.monitor.advance(t)
         self._emit(self._released(alerts) + (self.lvtr.advance(t) if self.lvtr is not None else []))
