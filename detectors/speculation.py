@@ -305,6 +305,20 @@ def _established_level(market: list[float], recent, config: SpeculationConfig) -
     return quantile(prior, config.pump_baseline_quantile)
 
 
+def _pump_bounds(recent, config: SpeculationConfig) -> tuple[int, int] | None:
+    """(fewest trades, trades of the closing floor) of a pump ending now, or None if none can."""
+    if len(recent) < config.pump_min_trades:
+        return None
+    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
+    if relative and _median3(relative) < config.pump_total_rise:
+        return None
+    # Tokens that sold before show the rise in their own prices; tokens on their first resale (after a
+    # flat mint) show only the market's order and floor, so the run needs more of both.
+    if len(relative) == 3:
+        return config.pump_min_trades, 3
+    return config.pump_unseen_min_trades, config.pump_floor_trades
+
+
 def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     """The longest run of recent trades ending now that is a pump, or None.
 
@@ -314,17 +328,11 @@ def _pump_run(recent, config: SpeculationConfig, established=lambda: None):
     level is judged twice: its median of three (what the run trades at) and
     its floor of three (the cheapest of three trades), since a few rare tokens
     in a row lift a median but only a rise of the whole market lifts a floor."""
+    bounds = _pump_bounds(recent, config)
+    if bounds is None:
+        return None
+    min_trades, floor_trades = bounds
     n = len(recent)
-    if n < config.pump_min_trades:
-        return None
-    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
-    if relative and _median3(relative) < config.pump_total_rise:
-        return None
-    # Tokens that sold before show the rise in their own prices; tokens on their first resale (after a
-    # flat mint) show only the market's order and floor, so the run needs more of both.
-    own_prices = len(relative) == 3
-    min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
-    floor_trades = 3 if own_prices else config.pump_floor_trades
     prices = [entry[1][1] for entry in recent]
     later_prices = [prices[-1]]   # the prices after `start`, ascending
     best = None

@@ -414,38 +414,26 @@ def test_mint_resold_within_hours_at_the_opening_floor_is_not_a_flip():
 
 
 def _pump_run_by_pairs(recent, config, established=lambda: None):
-    """`_pump_run` as first written: every pair of the run compared, the run's slices taken whole."""
-    from amlwatch.detectors.speculation import _median3
+    """`_pump_run`'s definition, brute force: the longest run ending now whose every pair of trades gives
+    the trend, and whose level and floor rose."""
+    from amlwatch.detectors.speculation import _median3, _pump_bounds
 
-    n = len(recent)
-    if n < config.pump_min_trades:
+    bounds = _pump_bounds(recent, config)
+    if bounds is None:
         return None
-    relative = [entry[1][2] for entry in recent[-3:] if entry[1][2] is not None]
-    if relative and _median3(relative) < config.pump_total_rise:
-        return None
-    own_prices = len(relative) == 3
-    min_trades = config.pump_min_trades if own_prices else config.pump_unseen_min_trades
-    floor_trades = 3 if own_prices else config.pump_floor_trades
+    min_trades, floor_trades = bounds
+    rise = config.pump_level_rise
     prices = [entry[1][1] for entry in recent]
-    best, score, level, level_known = None, 0, None, False
-    for start in range(n - 2, -1, -1):
-        first = prices[start]
-        for later in prices[start + 1:]:
-            score += (later > first) - (later < first)
-        length = n - start
-        if length < min_trades or score / (length * (length - 1) / 2) < config.pump_min_trend:
-            continue
+    for start in range(len(prices) - 1):
         run = prices[start:]
-        if _median3(run[-3:]) < config.pump_level_rise * _median3(run[:3]):
-            continue
-        if min(run[-floor_trades:]) < config.pump_level_rise * min(run[:3]):
-            continue
-        if not level_known:
-            level, level_known = established(), True
-        if level is not None and min(run[-floor_trades:]) < config.pump_level_rise * level:
-            continue
-        best = recent[start:]
-    return best
+        pairs = [(a, b) for i, a in enumerate(run) for b in run[i + 1:]]
+        trend = sum((b > a) - (b < a) for a, b in pairs) / len(pairs)
+        level = established()
+        if (len(run) >= min_trades and trend >= config.pump_min_trend
+                and _median3(run[-3:]) >= rise * _median3(run[:3]) and min(run[-floor_trades:]) >= rise * min(run[:3])
+                and (level is None or min(run[-floor_trades:]) >= rise * level)):
+            return recent[start:]
+    return None
 
 
 def test_pump_run_counts_concordance_by_bisection_exactly_as_by_pairs():
