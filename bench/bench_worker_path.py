@@ -13,6 +13,8 @@ they would through the broker (one message per frame), and the stages
 trail the router by `--lead` fetches (a backfill's router reads ahead of
 the stages; a far lead is what makes the parse cache miss).
 
+`--model` runs the default anomaly model in stage 1 (a worker's default; off by default, as in
+bench_kafka.py), `--one-at-a-time` with its scoring settled per event instead of per drained batch.
 `--profile FILE` writes a cProfile of the run. Prints a table and writes
 bench/results/worker_path.json.
 """
@@ -103,8 +105,8 @@ class _Topic:
         return out
 
 
-async def run(lines: list[bytes], lead: int, archive_dir: Path | None) -> dict:
-    config = load_config(None, env={"AMLWATCH_ANOMALY__ENABLED": "false",
+async def run(lines: list[bytes], lead: int, archive_dir: Path | None, with_model: bool = False) -> dict:
+    config = load_config(None, env={"AMLWATCH_ANOMALY__ENABLED": "true" if with_model else "false",
                                     "AMLWATCH_KAFKA__PARTITIONS": str(PARTITIONS)})
     kafka = config.kafka
     logs = _inputs(lines, kafka)
@@ -135,7 +137,7 @@ async def run(lines: list[bytes], lead: int, archive_dir: Path | None) -> dict:
     stages = [DetectionStage(number, topic, config, store=SnapshotStore({}), checkpoint_steps=steps,
                              consumer=lambda: None, send=send, parse=cache.parse, gaps=GapGuard(),
                              sources=sources, work_partitions=PARTITIONS, keyed_partitions=PARTITIONS,
-                             with_model=False, archive=archive)
+                             with_model=with_model, archive=archive)
               for number, topic in ((1, kafka.work_topic), (2, kafka.keyed_topic))]
 
     fetches = deque()
@@ -189,7 +191,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lead", type=int, default=2, help="fetches the router reads ahead of the stages")
     parser.add_argument("--no-archive", action="store_true")
     parser.add_argument("--profile", help="write a cProfile of the run here")
+    parser.add_argument("--model", action="store_true", help="stage 1 runs the default anomaly model (a worker's default)")
+    parser.add_argument("--one-at-a-time", action="store_true",
+                        help="stage 1 settles the model's scoring per event, not per drained batch")
     args = parser.parse_args(argv)
+    if args.one_at_a_time:
+        from amlwatch.detectors.monitor import Monitor
+
+        Monitor.defer_batched = lambda self: None
     lines = make_stream(seed=9, trades=args.trades, accounts=500, hours=24 * 10) + [orjson.dumps(HEARTBEAT)]
     with tempfile.TemporaryDirectory() as tmp:
         profile = cProfile.Profile() if args.profile else None
@@ -198,12 +207,13 @@ def main(argv: list[str] | None = None) -> None:
         started = time.process_time()
         if profile is not None:
             profile.enable()
-        result = asyncio.run(run(lines, args.lead, None if args.no_archive else Path(tmp) / "records"))
+        result = asyncio.run(run(lines, args.lead, None if args.no_archive else Path(tmp) / "records", args.model))
         if profile is not None:
             profile.disable()
             profile.dump_stats(args.profile)
         total = time.process_time() - started
-    result.update(lead=args.lead, archive=not args.no_archive, cpu_seconds=round(total, 3),
+    result.update(lead=args.lead, archive=not args.no_archive, model=args.model, batched=not args.one_at_a_time,
+                  cpu_seconds=round(total, 3),
                   cpu_us_per_event=round(total / len(lines) * 1e6, 2),
                   events_per_cpu_second=round(len(lines) / total))
     print(f"{'part':<12}{'cpu s':>10}{'us/event':>10}")

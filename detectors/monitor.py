@@ -223,22 +223,43 @@ class Monitor:
         and settles the whole batch at the end in one call (the anomaly forest scores every staged row
         in one pass); its alerts take the places `observe` would have given them, and a trade it fails
         on is rejected with that trade's event."""
-        deferred = {d: _Deferral(d) for d, _ in self._stream_calls if getattr(d, "batched", False)}
-        if not deferred:
+        batch = self.defer_batched()
+        if batch is None:
             return [(self.observe(event), self.take_rejected()) for event in events]
-        stream = self._stream_calls
-        self._stream_calls = [(d, deferred[d].stage if d in deferred else call) for d, call in stream]
         try:
             results = [(self.observe(event), self.take_rejected()) for event in events]
         finally:
-            self._stream_calls = stream
-        for deferral in deferred.values():
-            deferral.settle(self)
-        if self.rejected:
+            failed = self.settle_batched(batch)
+        if failed:
             index = {id(event): i for i, event in enumerate(events)}
-            for rejection in self.take_rejected():
+            for rejection in failed:
                 results[index[id(rejection.event)]][1].append(rejection)
-        return [(_placed(alerts, self.versions) if alerts else alerts, rejected) for alerts, rejected in results]
+        return [(self.placed(alerts), rejected) for alerts, rejected in results]
+
+    def defer_batched(self) -> _Batch | None:
+        """From now until `settle_batched`, batched detectors only stage the trades observed, and the
+        alerts `observe` returns hold a placeholder for theirs (`placed` fills it in). None when no
+        detector is batched. A caller that must act on each event as it is observed (the worker's
+        forwards read the registry as it stands) uses these three; `observe_batch` is them in one."""
+        deferrals = {d: _Deferral(d) for d, _ in self._stream_calls if getattr(d, "batched", False)}
+        if not deferrals:
+            return None
+        batch = _Batch(self._stream_calls, list(deferrals.values()))
+        self._stream_calls = [(d, deferrals[d].stage if d in deferrals else call) for d, call in batch.calls]
+        return batch
+
+    def settle_batched(self, batch: _Batch) -> list[Rejection]:
+        """Settle what was staged since `defer_batched`, in order; the trades a detector failed on."""
+        self._stream_calls = batch.calls
+        taken = self.take_rejected()
+        for deferral in batch.deferrals:
+            deferral.settle(self)
+        failed, self.rejected = self.rejected, taken
+        return failed
+
+    def placed(self, alerts: list) -> list[Alert]:
+        """`alerts` with each placeholder replaced by the settled alerts it stood for, stamped."""
+        return _placed(alerts, self.versions) if alerts else alerts
 
     def _reject(self, event: Event, field: str, reason: str, detail: str) -> list[Alert]:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
@@ -374,6 +395,13 @@ class Monitor:
             return self._observe_trade(trade)
         finally:
             self._stream_calls, self._registry_calls, self._complete_calls = calls
+
+
+class _Batch(NamedTuple):
+    """What `defer_batched` replaced: the stream calls to restore, and the deferrals to settle."""
+
+    calls: list
+    deferrals: list[_Deferral]
 
 
 class _Deferral:

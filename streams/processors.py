@@ -29,7 +29,7 @@ import orjson
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.deadletter import dead_letter_record
-from amlwatch.detectors.monitor import REFUSED, Monitor
+from amlwatch.detectors.monitor import REFUSED, Monitor, Rejection
 from amlwatch.engine import build_monitor
 from amlwatch.events import AccountEvent, BadRecord, Event, TradeEvent, parse_event, parse_time
 from amlwatch.reporting.lvtr import LargeValueAggregator, Side, trade_sides
@@ -141,10 +141,26 @@ class _Processor:
         alerts: list[Alert] = []
         outs: list[Out] = []
         ready = self.ready
-        for _ in range(len(ready) if limit is None else min(limit, len(ready))):
-            a, o = self._process(*ready.popleft())
-            alerts.extend(a)
-            outs.extend(o)
+        count = len(ready) if limit is None else min(limit, len(ready))
+        batch = self.monitor.defer_batched() if count > 1 else None
+        if batch is None:
+            for _ in range(count):
+                a, o = self._process(*ready.popleft())
+                alerts.extend(a)
+                outs.extend(o)
+        else:
+            # What is sent of each event is built as it is observed (a forward reads the registry as it
+            # stands); only its alerts, and the rating facts that carry them, wait for the batch to settle.
+            observed = []
+            try:
+                for _ in range(count):
+                    observed.append(self._observe(*ready.popleft()))
+            finally:
+                failed = self.monitor.settle_batched(batch)
+            for staged in observed:
+                a, o = self._finish(staged, failed)
+                alerts.extend(a)
+                outs.extend(o)
         if ready:
             return alerts, outs
         bound = self.buffer.bound()
@@ -168,15 +184,31 @@ class _Processor:
         return bool(self.ready)
 
     def _process(self, event: Event, raw: bytes, sides: Any = None) -> tuple[list[Alert], list[Out]]:
+        return self._finish(self._observe(event, raw, sides))
+
+    def _observe(self, event: Event, raw: bytes, sides: Any) -> tuple:
+        """An event through the core, with what is sent of it that its alerts do not decide."""
         self.events += 1
         duplicates = self.monitor.duplicates
-        alerts = self._keep(self.monitor.observe(event), event)
+        alerts = self.monitor.observe(event)
         fresh = self.monitor.duplicates == duplicates
         if sides is not None and fresh:
             self._aggregate(event, sides)
-        refused, outs = self._dead_letters(event, raw) if self.monitor.rejected else (False, [])
+        refused, outs = (self._dead_letters(self.monitor.take_rejected(), event, raw) if self.monitor.rejected
+                         else (False, []))
         if not refused:
             outs += self._forward(event, raw)
+        return event, raw, sides, alerts, fresh, refused, outs
+
+    def _finish(self, observed: tuple, failed: list[Rejection] = ()) -> tuple[list[Alert], list[Out]]:
+        """The observed event's alerts (settled, when it was observed in a batch) and the rating facts that
+        carry them; `failed`, what a batched detector failed on in the batch, is dead-lettered with its event."""
+        event, raw, sides, alerts, fresh, refused, outs = observed
+        alerts = self._keep(self.monitor.placed(alerts), event)
+        if failed:
+            own = [rejection for rejection in failed if rejection.event is event]
+            if own:
+                outs += self._dead_letters(own, event, raw)[1]
         if self.rating_topic:
             outs += self._rating_facts(event, raw, sides, alerts, fresh and not refused, refused)
         return alerts, outs
@@ -208,12 +240,12 @@ class _Processor:
             entries.append([t + grace, t, alert.event_id, rated_alert(alert)])
         return [self._fact({"k": "a", "alerts": entries})]
 
-    def _dead_letters(self, event: Event, raw: bytes) -> tuple[bool, list[Out]]:
+    def _dead_letters(self, rejections: list[Rejection], event: Event, raw: bytes) -> tuple[bool, list[Out]]:
         """What the core refused or a detector failed on, to the dead-letter topic (from stage 1 only: stage 2
         sees the same trades again); True when `event` itself was refused (then it is not forwarded)."""
         refused, outs = False, []
         topic = self.monitor.config.kafka.deadletter_topic if self.stage == 1 else ""
-        for rejection in self.monitor.take_rejected():
+        for rejection in rejections:
             own = rejection.event is event
             refused = refused or (own and rejection.reason.split(":", 1)[0] in REFUSED)
             if topic:

@@ -203,3 +203,23 @@ def test_pipeline_in_memory_gives_the_replay_alert_ids(seed):
     detectors = {a.detector for a in pipeline.alerts}
     assert {"structuring.near_threshold", "wash.pair_repeat", "identity.unregistered_party",
             "identity.shared_national_id"} <= detectors
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pipeline_with_the_model_scoring_in_batches_gives_the_replay_alert_ids(seed):
+    """Stage 1 settles the anomaly model's scoring per drained batch, and replay per 256 events: the
+    anomaly alerts are the same, and so is everything sent beside them."""
+    import dataclasses
+
+    config = dataclasses.replace(Config(), anomaly=dataclasses.replace(Config().anomaly, warmup_trades=20,
+                                                                       budget=0.05, threshold=0.0))
+    lines = make_stream(seed=seed, trades=1500, hours=120)
+    heartbeat = orjson.dumps({"type": "account", "event_id": "heartbeat", "ts": "2100-01-01T00:00:00+08:00",
+                              "account_id": "amlwatch-heartbeat", "action": "register"})
+    pipeline = InMemoryPipeline(config, input_partitions=3, work_partitions=3, seed=seed, with_model=True)
+    pipeline.produce(lines + [heartbeat])
+    got = pipeline.run()
+    want = replay_ids(lines, config, with_model=True)
+    anomalies = {a.alert_id for a in pipeline.alerts if a.detector == "anomaly.isolation_forest"}
+    assert len(anomalies) > 10, "the model must alert on this stream"
+    assert got == want, (sorted(want - got)[:5], sorted(got - want)[:5])

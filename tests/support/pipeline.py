@@ -20,9 +20,9 @@ from amlwatch.streams.routing import Router, frame_outs, partition_for
 from amlwatch.streams.topics import input_key
 
 
-def replay_ids(lines: list[bytes], config: Config) -> set[str]:
+def replay_ids(lines: list[bytes], config: Config, *, with_model: bool = False) -> set[str]:
     alerts = []
-    replay(enumerate(lines, 1), build_monitor(config, with_model=False), alerts.extend, DeadLetterFile(None))
+    replay(enumerate(lines, 1), build_monitor(config, with_model=with_model), alerts.extend, DeadLetterFile(None))
     return {a.alert_id for a in alerts}
 
 
@@ -35,10 +35,12 @@ class InMemoryPipeline:
     """
 
     def __init__(self, config: Config, input_partitions: int, work_partitions: int, seed: int, *,
-                 ratings: bool = False, dispositions=None):
+                 ratings: bool = False, dispositions=None, with_model: bool = False):
         """`ratings`: the two stages send rating facts to a rating stage ("rating", 0), whose ratings
         collect in `ratings` (at least once: copies after crashes)."""
         self.config = config
+        self.with_model = with_model
+        """Stage 1 runs the anomaly model (and so settles its scoring in batches, as a worker's does)."""
         self.rng = random.Random(seed)
         self.inputs = {f"{topic}:{p}": deque() for topic in ("acc", "col", "trd") for p in range(input_partitions)}
         self.input_partitions = input_partitions
@@ -48,7 +50,7 @@ class InMemoryPipeline:
         self.queues.update({("keyed", p): [] for p in range(work_partitions)})
         self.read = defaultdict(int)
         sources = list(self.inputs)
-        self.procs = {("work", p): WorkProcessor(p, build_stage_monitor(config, 1, False), sources, "keyed",
+        self.procs = {("work", p): WorkProcessor(p, build_stage_monitor(config, 1, with_model), sources, "keyed",
                                                  work_partitions) for p in range(work_partitions)}
         self.procs.update({("keyed", p): KeyedProcessor(p, work_partitions, build_stage_monitor(config, 2, False),
                                                         [f"w{i}" for i in range(work_partitions)])
@@ -185,7 +187,7 @@ class InMemoryPipeline:
 
     def crash(self, name):
         stage = {"work": 1, "keyed": 2, "rating": 3}[name[0]]
-        monitor = build_stage_monitor(self.config, stage, False)
+        monitor = build_stage_monitor(self.config, stage, self.with_model and stage == 1)
         if stage == 3:
             proc = self.procs[name] = RatingProcessor.restore(self.saved[name], monitor, self.dispositions)
         else:
