@@ -8,7 +8,8 @@ Latency: with the worker caught up, trades that each raise an alert (crypto
 settlement) are produced at a fixed rate among clean traffic (BENCH_RATES,
 default 5000 and 2000 events/s); latency is alert arrival (taken by a
 listener thread as soon as it is fetched) minus the trade's produce time.
-AMLWATCH_PROFILE_DIR=DIR runs each worker under cProfile. Prints a table and writes
+`--model` runs the worker with the default anomaly model, as a deployed worker runs (rules only
+without). AMLWATCH_PROFILE_DIR=DIR runs each worker under cProfile. Prints a table and writes
 bench/results/kafka.json. Needs AMLWATCH_KAFKA_BOOTSTRAP (or starts a local
 broker with deploy/kafka).
 """
@@ -34,15 +35,22 @@ from amlwatch.streams.produce import produce  # noqa: E402
 from amlwatch.streams.topics import create_topics  # noqa: E402
 
 
-def throughput(bootstrap: str, tmp: Path, trades: int) -> dict:
+def _env(bootstrap: str, model: bool) -> dict[str, str]:
+    env = kafka_env(bootstrap, partitions=4)
+    if model:
+        env["AMLWATCH_ANOMALY__ENABLED"] = "true"
+    return env
+
+
+def throughput(bootstrap: str, tmp: Path, trades: int, model: bool = False) -> dict:
     from kafka import KafkaConsumer
 
-    env = kafka_env(bootstrap, partitions=4)
+    env = _env(bootstrap, model)
     kafka = kafka_config(env)
     lines = make_stream(seed=9, trades=trades, accounts=500, hours=24 * 10)
     create_topics(kafka)
     produce(lines, kafka, heartbeat=True)
-    worker = Worker(env, tmp / "tp", "tp")
+    worker = Worker(env, tmp / "tp", "tp", model=model)
     consumer = KafkaConsumer(kafka.alerts_topic, bootstrap_servers=bootstrap.split(","),
                              auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=15000)
     first = last = None
@@ -93,16 +101,16 @@ def _delete_topics(bootstrap: str, tag: str) -> None:
         admin.close()
 
 
-def latency(bootstrap: str, tmp: Path, rate: int, seconds: float) -> dict:
+def latency(bootstrap: str, tmp: Path, rate: int, seconds: float, model: bool = False) -> dict:
     from kafka import KafkaConsumer
 
     tmp.mkdir(parents=True, exist_ok=True)
-    env = kafka_env(bootstrap, partitions=4)
+    env = _env(bootstrap, model)
     kafka = kafka_config(env)
     create_topics(kafka)
     base = make_stream(seed=10, trades=200, accounts=100)
     produce(base, kafka)
-    worker = Worker(env, tmp / "lat", "lat")
+    worker = Worker(env, tmp / "lat", "lat", model=model)
     send, flush = _load_producer(bootstrap)
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
@@ -229,6 +237,8 @@ def parse_args(argv: list[str] | None = None):
                         help="seconds per latency rate (BENCH_SECONDS)")
     parser.add_argument("--trades", type=int, default=int(os.environ.get("BENCH_TRADES", "100000")),
                         help="trades of the throughput stream (BENCH_TRADES)")
+    parser.add_argument("--model", action="store_true",
+                        help="the worker runs the default anomaly model (a deployed worker's default); rules only without")
     return parser.parse_args(argv)
 
 
@@ -246,12 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             # Latency first: the backfill leaves the broker work (deleting and compacting its logs) that
             # would land in the middle of a later phase on this shared machine.
-            lats = [latency(bootstrap, Path(tmp) / str(rate), rate, args.seconds) for rate in rates]
-            tp = throughput(bootstrap, Path(tmp), args.trades)
+            lats = [latency(bootstrap, Path(tmp) / str(rate), rate, args.seconds, args.model) for rate in rates]
+            tp = throughput(bootstrap, Path(tmp), args.trades, args.model)
     finally:
         if kafka is not None:
             kafka.stop()
-    result = {"throughput_one_worker": tp, "latency": lats, "targets": {"events_per_second": 20000, "p99_ms": 250}}
+    result = {"model": args.model, "throughput_one_worker": tp, "latency": lats, "targets": {"events_per_second": 20000, "p99_ms": 250}}
     print(f"{'events/s per worker (end to end)':<40}{tp['events_per_second']}")
     print(f"{'events':<40}{tp['events']}  in {tp['seconds']} s, {tp['alerts']} alerts")
     print(f"{'events per worker CPU second':<40}{tp['events_per_worker_cpu_second']}"
