@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="last event time to read (ISO-8601 with offset)")
     p.add_argument("--no-model", action="store_true", help="rules only, no anomaly model")
     p.add_argument("--reports", help="JSONL file for large-value reports and risk ratings (docs/REPORTING.md)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes to replay with, collections split between them; the same alerts as one "
+                        "(default 1; not with stdin, --record or --reports)")
     p.set_defaults(handler=cmd_replay)
 
     p = commands.add_parser("simulate", help="write a labelled synthetic marketplace stream")
@@ -125,16 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, until=None, with_model=True,
-               archive=None, record=None, reports=None):
-    """Replay a file (or, with `archive`, a record archive); with `record`, archive as it goes."""
+               archive=None, record=None, reports=None, workers=1):
+    """Replay a file (or, with `archive`, a record archive); with `record`, archive as it goes; with
+    `workers` > 1, across that many processes (amlwatch/shardedreplay.py)."""
     from amlwatch.deadletter import DeadLetterFile
     from amlwatch.records.replay import archive_replay, iter_archived_events
     from amlwatch.replay import AlertWriter, parse_bound, progress_bar, replay
     from amlwatch.sources import read_lines
 
+    source = f"archive:{archive}" if archive else str(path)
+    if workers > 1:
+        return _run_sharded_replay(path, config, alerts_out, dead_letter_path, since, until, with_model, archive,
+                                   record, reports, workers, source)
     monitor = build_monitor(config, with_model=with_model)
     records = iter_archived_events(archive) if archive else read_lines(path)
-    source = f"archive:{archive}" if archive else str(path)
     with ExitStack() as stack:
         out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
         dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
@@ -160,11 +167,41 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
     return summary
 
 
+def _run_sharded_replay(path, config, alerts_out, dead_letter_path, since, until, with_model, archive, record,
+                        reports, workers, source):
+    from amlwatch.deadletter import DeadLetterFile
+    from amlwatch.records.replay import iter_archived_events
+    from amlwatch.replay import AlertWriter, parse_bound, progress_bar
+    from amlwatch.shardedreplay import ReplayWorkersError, sharded_replay
+    from amlwatch.sources import read_lines
+
+    for given, name in ((record, "--record"), (reports, "--reports"), (not archive and str(path) == "-", "stdin")):
+        if given:
+            raise ReplayWorkersError(f"--workers {workers} cannot replay with {name}: each worker reads the "
+                                     "stream itself and a report or an archive is written in one pass")
+    with ExitStack() as stack:
+        out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
+        dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
+        dead_letters = DeadLetterFile(dead)
+        update, close = progress_bar()
+        try:
+            summary = sharded_replay(
+                (lambda: iter_archived_events(archive)) if archive else (lambda: read_lines(path)), config,
+                AlertWriter(out), dead_letters, shards=workers, with_model=with_model, source=source,
+                since=parse_bound(since, "--since"), until=parse_bound(until, "--until"), progress=update)
+        finally:
+            close()
+    if dead_letters.count and not dead_letter_path:
+        print(f"amlwatch: {dead_letters.count} bad records (use --dead-letter FILE to keep them): "
+              f"{dict(dead_letters.by_field)}", file=sys.stderr)
+    return summary
+
+
 def cmd_replay(args) -> int:
     config = load_config(args.config)
     summary = run_replay(args.path, config, args.alerts_out, args.dead_letter, args.since, args.until,
                          with_model=not args.no_model, archive=args.archive, record=args.record,
-                         reports=args.reports)
+                         reports=args.reports, workers=args.workers)
     print(summary.table(), file=sys.stderr)
     return 0
 

@@ -17,12 +17,12 @@ from amlwatch.detectors.watchlist import WatchlistDetector
 
 
 def build_monitor(config: Config, *, with_model: bool = True, scopes: Iterable[str] | None = None,
-                  **options) -> Monitor:
+                  monitor_type: type[Monitor] = Monitor, **options) -> Monitor:
     """The detection core, with the anomaly model when one is configured and available.
 
     `scopes` keeps only the detectors of those scopes (detectors/base.py: a streaming stage keyed by
     collection runs the collection-scoped ones, a stage keyed by account the account- and pair-scoped
-    ones); `options` go to `Monitor`."""
+    ones); `options` go to `monitor_type` (a `Monitor`, or a subclass such as `ShardMonitor`)."""
     extra, model_id = [], None
     if with_model and config.anomaly.enabled:
         try:
@@ -36,7 +36,7 @@ def build_monitor(config: Config, *, with_model: bool = True, scopes: Iterable[s
                 extra, model_id = [detector], detector.model_id
     if scopes is not None:
         options["scopes"] = frozenset(scopes)
-    monitor = Monitor(config, extra_detectors=extra, model_id=model_id, **options)
+    monitor = monitor_type(config, extra_detectors=extra, model_id=model_id, **options)
     _install_watchlist(monitor, config)
     return monitor
 

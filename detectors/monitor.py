@@ -41,6 +41,16 @@ from .structuring import StructuringDetector
 from .wash import LinkedPartiesDetector, PairRepeatDetector, RepeatBuyerDetector, RoundTripDetector
 from .watchlist import WatchlistDetector
 
+def detector_order(config: Config) -> dict[str, tuple[bool, int]]:
+    """One core's order of an event's alerts, by detector name: its stream detectors as configured, then
+    its registry checks. A detector added to the rules (the anomaly model) is not named: it comes after
+    the stream detectors, at `(False, len(order))`. Whoever splits the detectors over cores puts their
+    alerts back in one core's order with it."""
+    full = Monitor(config)
+    registry = {d.name for d in full.registry_detectors}
+    return {d.name: (d.name in registry, i) for i, d in enumerate(full.detectors)}
+
+
 class Rejection(NamedTuple):
     """An event the core would not (or could not fully) apply; the caller dead-letters it with `raw`."""
 
@@ -297,10 +307,14 @@ class Monitor:
         if buyer is not None and seller is not None and collection is not None:
             self._run(self._complete_calls, view, alerts)
         elif self._registry_calls:
-            self._pending.append((trade.t + self.grace, view))
+            self._wait(trade.t + self.grace, view)
         if keeps_ledger:
             self.ledger.record(trade)
         return alerts
+
+    def _wait(self, deadline: float, view: TradeView) -> None:
+        """Hold a trade's registry checks until its parties and collection are known or `deadline` passes."""
+        self._pending.append((deadline, view))
 
     def _run(self, calls: list, view: TradeView, alerts: list[Alert]) -> None:
         for detector, observe in calls:

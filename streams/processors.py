@@ -29,7 +29,7 @@ import orjson
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.deadletter import dead_letter_record
-from amlwatch.detectors.monitor import REFUSED, Monitor, Rejection
+from amlwatch.detectors.monitor import REFUSED, Monitor, Rejection, detector_order
 from amlwatch.engine import build_monitor
 from amlwatch.events import AccountEvent, BadRecord, Event, TradeEvent, parse_event, parse_time
 from amlwatch.reporting.lvtr import LargeValueAggregator, Side, trade_sides
@@ -458,10 +458,7 @@ class RatingProcessor(_Processor):
     def __init__(self, monitor, sources: list[str], dispositions: Dispositions | None = None):
         super().__init__(0, monitor, sources, "", 0)
         self.rater = RiskRater(monitor.config.risk, monitor.registry, dispositions)
-        full = Monitor(monitor.config)
-        names = [d.name for d in full.detectors]
-        registry = {d.name for d in full.registry_detectors}
-        self.order = {name: (name in registry, i) for i, name in enumerate(names)}
+        self.order = detector_order(monitor.config)
         """Replay's alert order within one event: its stream detectors, then its registry checks."""
         self.answers: dict[tuple, dict[str, deque]] = {}
         """Per forward (or registry event), the answers that came in, by source, oldest first."""

@@ -19,6 +19,7 @@ from amlwatch.engine import build_monitor
 from amlwatch.events import BadRecord, parse_event
 from amlwatch.replay import replay
 from amlwatch.simulator import simulate
+from support.events import WARM_MODEL as WARM
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +66,6 @@ class FlakyBatchedDetector(Detector):
         if any(trade.trade_id.endswith("7") for trade in staged):
             raise RuntimeError("settle failed")
         return [[self.alert(trade, 0.3, f"paid trade {trade.trade_id}", {})] for trade in staged]
-
-
-WARM = dataclasses.replace(Config(), anomaly=dataclasses.replace(Config().anomaly, warmup_trades=40, budget=0.05,
-                                                                 threshold=0.0))
-"""A short warm-up, a larger budget and no score floor: the model alerts often on a short stream, so the
-alerts' places among the others' are tested on about a hundred of them."""
 
 
 def _replayed(lines, batch, monkeypatch, *, model=True, extra=()):

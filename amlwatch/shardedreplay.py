@@ -1,0 +1,274 @@
+"""Replay across processes: the same alerts and dead letters as one process, in the same order.
+
+A backtest of months of a platform's stream is bound by one core's Python. Here the collections are
+split over `shards` processes (`shard_of`, as the worker's stage 1 splits them over partitions): each
+reads and parses the whole file, applies every event's bookkeeping, and judges only its collections'
+trades (`ShardMonitor`); shard 0 also runs the account- and pair-scoped detectors over every trade and
+speaks for what every shard sees alike (bad lines, refused events, registry-only alerts). Each shard
+writes its output keyed by where one process would have written it; the parent merges the shards'
+files on that key. tests/test_amlwatch/test_sharded_replay.py holds it to `replay`, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import multiprocessing
+import pickle
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from amlwatch.alerts import Alert
+from amlwatch.config import Config
+from amlwatch.deadletter import DeadLetterFile
+from amlwatch.detectors.monitor import REFUSED, Monitor, detector_order
+from amlwatch.detectors.shard import ShardMonitor
+from amlwatch.engine import build_monitor
+from amlwatch.errors import AmlwatchError
+from amlwatch.events import BadRecord, TradeEvent, parse_event
+from amlwatch.replay import REPLAY_BATCH, ReplaySummary, _count, _from, _sparse_garbage_collection
+
+ACCOUNT_SCOPES = frozenset({"account", "pair"})
+END = float("inf")
+"""The position of what the final flush releases: after every event."""
+
+
+class ReplayWorkersError(AmlwatchError, ValueError):
+    """A replay across processes was asked of what one pass must do (stdin, an archive being written,
+    reports); `field` is the option."""
+
+    field = "--workers"
+
+
+class ShardFailed(AmlwatchError, RuntimeError):
+    """A shard's process ended without finishing its part; `field` names the shard."""
+
+    def __init__(self, shard: int, exitcode: int | None):
+        self.field = f"shard {shard}"
+        super().__init__(f"shard {shard} of the replay exited with code {exitcode}")
+
+
+def shard_of(collection_id: str, shards: int) -> int:
+    """The shard that judges a collection's trades: stable across runs and machines."""
+    return zlib.crc32(collection_id.encode()) % shards
+
+
+def sharded_replay(
+    open_records: Callable[[], Iterable[tuple[int, bytes]]],
+    config: Config,
+    emit: Callable[[list[Alert]], None],
+    dead_letters: DeadLetterFile,
+    *,
+    shards: int,
+    with_model: bool = True,
+    source: str = "-",
+    since: float | None = None,
+    until: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplaySummary:
+    """`replay` of the stream `open_records()` reads (called once per shard), across `shards` processes."""
+    if shards < 2:
+        raise ReplayWorkersError(f"a replay across processes needs at least 2, got {shards}")
+    context = multiprocessing.get_context("fork")
+    done = context.Value("q", 0, lock=False)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="amlwatch-shards-") as scratch:
+        outputs = [Path(scratch) / f"shard-{k}.pickle" for k in range(shards)]
+        processes = [context.Process(target=_shard_main, name=f"amlwatch-shard-{k}", daemon=True,
+                                     args=(open_records, config, with_model, k, shards, outputs[k], source,
+                                           since, until, done))
+                     for k in range(shards)]
+        for process in processes:
+            process.start()
+        try:
+            _wait(processes, done, progress)
+        finally:
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+        summaries: dict[int, ReplaySummary] = {}
+        readers = [_read_output(path, summaries, k) for k, path in enumerate(outputs)]
+        _merge(readers, emit, dead_letters, summaries)
+        summary = summaries[0]
+    summary.bad_records = dead_letters.count
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _wait(processes, done, progress) -> None:
+    reported = 0
+    while any(p.is_alive() for p in processes):
+        for k, process in enumerate(processes):
+            process.join(0.2)
+            if process.exitcode not in (None, 0):
+                raise ShardFailed(k, process.exitcode)
+        if progress is not None and done.value > reported:
+            progress(done.value - reported)
+            reported = done.value
+    for k, process in enumerate(processes):
+        if process.exitcode != 0:
+            raise ShardFailed(k, process.exitcode)
+
+
+def _merge(readers, emit, dead_letters: DeadLetterFile, summaries: dict[int, ReplaySummary]) -> None:
+    """One process's output from the shards' keyed outputs, one event's alerts at a time."""
+    alerts: list[Alert] = []
+    position = None
+    alert_counts = ReplaySummary()
+    for key, kind, payload in heapq.merge(*readers, key=lambda record: record[0]):
+        if key[0] != position:
+            if alerts:
+                _count(alert_counts, alerts)
+                emit(alerts)
+                alerts = []
+            position = key[0]
+        if kind == "a":
+            alerts.append(payload)
+        else:
+            raw, field, reason, where = payload
+            dead_letters.write(raw, BadRecord(field, reason), where)
+    if alerts:
+        _count(alert_counts, alerts)
+        emit(alerts)
+    summaries[0].alerts = alert_counts.alerts
+
+
+def _read_output(path: Path, summaries: dict, shard: int) -> Iterator:
+    """A shard's records in key order (chunks of them), then its summary, which goes to `summaries`."""
+    with open(path, "rb") as handle:
+        while True:
+            item = pickle.load(handle)
+            if isinstance(item, ReplaySummary):
+                summaries[shard] = item
+                return
+            yield from item
+
+
+def _shard_main(open_records, config, with_model, shard, shards, output, source, since, until, done) -> None:
+    run = _ShardRun(config, with_model, shard, shards, source, since, until, done)
+    with open(output, "wb") as handle:
+        run.run(open_records(), handle)
+
+
+CHUNK = 4096
+"""Records a shard pickles at a time: its output is streamed, never held whole."""
+
+
+class _ShardRun:
+    """One shard's pass over the stream. Its output is `(key, kind, payload)` records in key order, a
+    `ReplaySummary` last; kind "a" is an alert, "d" a dead letter `(raw, field, reason, where)`.
+
+    The key of an event's output: `(position, 0, arrival, rank, shard, seq)` for what a waiting trade that
+    arrived at `arrival` raised as this event released it, `(position, 1, 0, rank, shard, seq)` for the
+    event's own; `position` counts the lines read, `rank` is the detector's place in one core's order
+    (`detector_order`) and `seq` the shard's own count. A bad line's key is its position alone."""
+
+    def __init__(self, config, with_model, shard, shards, source, since, until, done):
+        def owns(trade: TradeEvent) -> bool:
+            return shard_of(trade.collection_id, shards) == shard
+
+        self.collections: ShardMonitor = build_monitor(
+            config, with_model=with_model, scopes=frozenset({"collection"}), monitor_type=ShardMonitor,
+            owns=owns)
+        self.accounts: Monitor | None = None
+        if shard == 0:
+            self.accounts = build_monitor(config, with_model=False, scopes=ACCOUNT_SCOPES)
+            self.accounts.versions = self.collections.versions
+        self.order = detector_order(config)
+        self.unknown = (False, len(self.order))
+        self.shard, self.source, self.since, self.until, self.done = shard, source, since, until, done
+        self.seq = 0
+        self.summary = ReplaySummary()
+
+    def run(self, records, handle) -> None:
+        summary, batch, position, out = self.summary, [], 0, []
+        with _sparse_garbage_collection():
+            for number, raw in records:
+                summary.events += 1
+                if self.shard == 0 and not summary.events & 0x3FFF:
+                    self.done.value = summary.events
+                try:
+                    event = parse_event(raw)
+                except BadRecord as error:
+                    event = error
+                else:
+                    if self.until is not None and event.t > self.until:
+                        summary.events -= 1
+                        break
+                position += 1
+                batch.append((position, number, raw, event))
+                if len(batch) >= REPLAY_BATCH:
+                    self._batch(batch, out)
+                    batch = []
+                    if len(out) >= CHUNK:
+                        pickle.dump(out, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                        out = []
+            self._batch(batch, out)
+            self._final(out)
+        summary.duplicates = self.collections.duplicates
+        if self.shard == 0:
+            self.done.value = summary.events
+        pickle.dump(out, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(summary, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _batch(self, batch: list, out: list) -> None:
+        if not batch:
+            return
+        events = [event for _, _, _, event in batch if not isinstance(event, BadRecord)]
+        judged = iter(self.collections.observe_batch(events))
+        accounts = iter(self.accounts.observe_batch(events)) if self.accounts is not None else None
+        keyed: list = []
+        for position, number, raw, event in batch:
+            where = {"file": self.source, "line": number}
+            if isinstance(event, BadRecord):
+                if self.shard == 0:
+                    keyed.append(((position,), "d", (raw, event.field, event.reason, where)))
+                continue
+            if self.since is not None and event.t < self.since:
+                self.summary.before_since += 1
+            self._keep(keyed, position, event, raw, where, *next(judged), self.shard == 0)
+            if accounts is not None:
+                self._keep(keyed, position, event, raw, where, *next(accounts), False)
+        self.collections.places.clear()
+        keyed.sort(key=lambda record: record[0])
+        out.extend(keyed)
+
+    def _final(self, out: list) -> None:
+        """The final flush's output, as `replay` gives it after the last event."""
+        where = {"file": self.source, "line": None}
+        keyed: list = []
+        final = self.collections.flush()
+        self._keep(keyed, END, None, b"", where, final, self.collections.take_rejected(), self.shard == 0)
+        keyed.sort(key=lambda record: record[0])
+        out.extend(keyed)
+
+    def _keep(self, keyed, position, event, raw, where, alerts, rejected, speaks_for_all: bool) -> None:
+        """This core's share of one event's output. What every shard sees alike (bad events, refusals,
+        registry-only alerts) is kept by the shard that `speaks_for_all`."""
+        places, order, unknown, shard = self.collections.places, self.order, self.unknown, self.shard
+        if self.since is not None and alerts:
+            alerts = _from(alerts, self.since)
+        for alert in alerts:
+            arrival = places.pop(id(alert), None)
+            if arrival is None and not alert.trade_ids and not speaks_for_all:
+                continue
+            self.seq += 1
+            rank = order.get(alert.detector, unknown)
+            key = (position, 0, arrival, rank, shard, self.seq) if arrival is not None else \
+                (position, 1, 0, rank, shard, self.seq)
+            keyed.append((key, "a", alert))
+        for rejection in rejected:
+            arrival = places.pop(id(rejection), None)
+            refused = rejection.reason.partition(":")[0] in REFUSED
+            if refused and not speaks_for_all:
+                continue
+            self.seq += 1
+            field = rejection.field
+            rank = order.get(field[len("detector:"):], unknown) if field.startswith("detector:") else (True, 1 << 30)
+            key = (position, 0, arrival, rank, shard, self.seq) if arrival is not None else \
+                (position, 1, 0, rank, shard, self.seq)
+            keyed.append((key, "d", (raw if rejection.event is event else b"", field, rejection.reason,
+                                     {**where, "event_id": rejection.event.event_id})))
