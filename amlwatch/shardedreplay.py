@@ -1,9 +1,11 @@
 """Replay across processes: the same alerts and dead letters as one process, in the same order.
 
-A backtest of months of a platform's stream is bound by one core's Python. Here the collections are
-split over `shards` processes (`shard_of`, as the worker's stage 1 splits them over partitions): each
-reads and parses the whole file, applies every event's bookkeeping, and judges only its collections'
-trades (`ShardMonitor`); shard 0 also runs the account- and pair-scoped detectors over every trade and
+A backtest of months of a platform's stream is bound by one core's Python. Here the work is split over
+`shards` processes as the worker splits it over partitions (docs/STREAMING.md): the collection-scoped
+detectors by collection (`shard_of` the collection, as stage 1), the account- and pair-scoped ones by
+account (a trade goes to its buyer's and its seller's shard, and the shard of the alert's owner keeps it,
+as stage 2). Every shard reads and parses the whole file and applies every event's bookkeeping, since
+what one core decides about a trade also depends on the rest of the stream (`ShardMonitor`); shard 0
 speaks for what every shard sees alike (bad lines, refused events, registry-only alerts). Each shard
 writes its output keyed by where one process would have written it; the parent merges the shards'
 files on that key. tests/test_amlwatch/test_sharded_replay.py holds it to `replay`, byte for byte.
@@ -23,12 +25,12 @@ from typing import Callable, Iterable, Iterator
 from amlwatch.alerts import Alert
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
-from amlwatch.detectors.monitor import REFUSED, Monitor, detector_order
+from amlwatch.detectors.monitor import REFUSED, detector_order
 from amlwatch.detectors.shard import ShardMonitor
 from amlwatch.engine import build_monitor
 from amlwatch.errors import AmlwatchError
-from amlwatch.events import BadRecord, TradeEvent, parse_event
-from amlwatch.replay import REPLAY_BATCH, ReplaySummary, _count, _from, _sparse_garbage_collection
+from amlwatch.events import BadRecord, TradeEvent, parse_event, parse_time
+from amlwatch.replay import REPLAY_BATCH, ReplaySummary, _count, _sparse_garbage_collection
 
 ACCOUNT_SCOPES = frozenset({"account", "pair"})
 END = float("inf")
@@ -161,25 +163,32 @@ class _ShardRun:
     """One shard's pass over the stream. Its output is `(key, kind, payload)` records in key order, a
     `ReplaySummary` last; kind "a" is an alert, "d" a dead letter `(raw, field, reason, where)`.
 
-    The key of an event's output: `(position, 0, arrival, rank, shard, seq)` for what a waiting trade that
-    arrived at `arrival` raised as this event released it, `(position, 1, 0, rank, shard, seq)` for the
-    event's own; `position` counts the lines read, `rank` is the detector's place in one core's order
-    (`detector_order`) and `seq` the shard's own count. A bad line's key is its position alone."""
+    The key of an event's output: `(position, 0, arrival, rank, side, shard, seq)` for what a waiting trade
+    that arrived at `arrival` raised as this event released it, `(position, 1, 0, rank, side, shard, seq)`
+    for the event's own; `position` counts the lines read, `rank` is the detector's place in one core's
+    order (`detector_order`), `side` 1 for an alert its trade's seller owns, and `seq` the shard's own
+    count. A bad line's key is its position alone."""
 
     def __init__(self, config, with_model, shard, shards, source, since, until, done):
-        def owns(trade: TradeEvent) -> bool:
+        def my_collections(trade: TradeEvent) -> bool:
             return shard_of(trade.collection_id, shards) == shard
+
+        def my_accounts(trade: TradeEvent) -> bool:
+            return shard_of(trade.buyer_id, shards) == shard or shard_of(trade.seller_id, shards) == shard
 
         self.collections: ShardMonitor = build_monitor(
             config, with_model=with_model, scopes=frozenset({"collection"}), monitor_type=ShardMonitor,
-            owns=owns)
-        self.accounts: Monitor | None = None
-        if shard == 0:
-            self.accounts = build_monitor(config, with_model=False, scopes=ACCOUNT_SCOPES)
-            self.accounts.versions = self.collections.versions
+            owns=my_collections)
+        self.accounts: ShardMonitor | None = build_monitor(
+            config, with_model=False, scopes=ACCOUNT_SCOPES, monitor_type=ShardMonitor, owns=my_accounts)
+        self.accounts.versions = self.collections.versions
+        self.owners = {d.name: d for d in self.accounts.detectors}
+        if not self.owners:
+            self.accounts = None
         self.order = detector_order(config)
         self.unknown = (False, len(self.order))
-        self.shard, self.source, self.since, self.until, self.done = shard, source, since, until, done
+        self.shard, self.shards = shard, shards
+        self.source, self.since, self.until, self.done = source, since, until, done
         self.seq = 0
         self.summary = ReplaySummary()
 
@@ -229,9 +238,13 @@ class _ShardRun:
                 continue
             if self.since is not None and event.t < self.since:
                 self.summary.before_since += 1
-            self._keep(keyed, position, event, raw, where, *next(judged), self.shard == 0)
+            alerts, rejected = next(judged)
+            self._keep(keyed, position, event, raw, where, [(a, 0) for a in self._shared(alerts)],
+                       self._shared_refusals(rejected))
             if accounts is not None:
-                self._keep(keyed, position, event, raw, where, *next(accounts), False)
+                alerts, rejected = next(accounts)
+                self._keep(keyed, position, event, raw, where, self._owned(alerts, event),
+                           self._buyers(rejected))
         self.collections.places.clear()
         keyed.sort(key=lambda record: record[0])
         out.extend(keyed)
@@ -241,34 +254,59 @@ class _ShardRun:
         where = {"file": self.source, "line": None}
         keyed: list = []
         final = self.collections.flush()
-        self._keep(keyed, END, None, b"", where, final, self.collections.take_rejected(), self.shard == 0)
+        self._keep(keyed, END, None, b"", where, [(a, 0) for a in self._shared(final)],
+                   self._shared_refusals(self.collections.take_rejected()))
         keyed.sort(key=lambda record: record[0])
         out.extend(keyed)
 
-    def _keep(self, keyed, position, event, raw, where, alerts, rejected, speaks_for_all: bool) -> None:
-        """This core's share of one event's output. What every shard sees alike (bad events, refusals,
-        registry-only alerts) is kept by the shard that `speaks_for_all`."""
-        places, order, unknown, shard = self.collections.places, self.order, self.unknown, self.shard
-        if self.since is not None and alerts:
-            alerts = _from(alerts, self.since)
+    def _shared(self, alerts: list[Alert]) -> list[Alert]:
+        """A registry-only alert (no trades) is raised alike on every shard: shard 0 speaks for all."""
+        if self.shard == 0:
+            return alerts
+        places = self.collections.places
+        return [a for a in alerts if a.trade_ids or id(a) in places]
+
+    def _shared_refusals(self, rejected: list) -> list:
+        """A refused event (REFUSED) is refused alike on every shard: shard 0 speaks for all."""
+        if self.shard == 0:
+            return rejected
+        return [r for r in rejected if r.reason.partition(":")[0] not in REFUSED]
+
+    def _owned(self, alerts: list[Alert], trade) -> list[tuple[Alert, int]]:
+        """An account- or pair-scoped alert is kept by the shard of its owner (`Detector.owner`), as the
+        worker's stage 2 keeps it on its owner's partition; the other party's shard drops its copy. With
+        each, its side: a detector raises a trade's buyer's alerts before its seller's."""
+        shard, shards, owners, kept = self.shard, self.shards, self.owners, []
         for alert in alerts:
-            arrival = places.pop(id(alert), None)
-            if arrival is None and not alert.trade_ids and not speaks_for_all:
+            owner = owners[alert.detector].owner(alert, trade)
+            if shard_of(owner, shards) == shard:
+                kept.append((alert, 0 if owner == trade.buyer_id else 1))
+        return kept
+
+    def _buyers(self, rejected: list) -> list:
+        """What an account-scoped core refused is refused by the collections' core too; a detector's fault
+        on a trade is kept by the buyer's shard (which sees every trade its buyer makes)."""
+        return [r for r in rejected if r.reason.partition(":")[0] not in REFUSED and isinstance(r.event, TradeEvent)
+                and shard_of(r.event.buyer_id, self.shards) == self.shard]
+
+    def _keep(self, keyed, position, event, raw, where, alerts: list[tuple[Alert, int]], rejected) -> None:
+        """One core's share of an event's output (alerts with their side), keyed by where one process puts it."""
+        places, order, unknown, shard, since = self.collections.places, self.order, self.unknown, self.shard, self.since
+        for alert, side in alerts:
+            if since is not None and parse_time(alert.ts).timestamp() < since:
                 continue
             self.seq += 1
-            rank = order.get(alert.detector, unknown)
-            key = (position, 0, arrival, rank, shard, self.seq) if arrival is not None else \
-                (position, 1, 0, rank, shard, self.seq)
-            keyed.append((key, "a", alert))
+            keyed.append((self._key(position, places.pop(id(alert), None), order.get(alert.detector, unknown), side),
+                          "a", alert))
         for rejection in rejected:
-            arrival = places.pop(id(rejection), None)
-            refused = rejection.reason.partition(":")[0] in REFUSED
-            if refused and not speaks_for_all:
-                continue
-            self.seq += 1
             field = rejection.field
             rank = order.get(field[len("detector:"):], unknown) if field.startswith("detector:") else (True, 1 << 30)
-            key = (position, 0, arrival, rank, shard, self.seq) if arrival is not None else \
-                (position, 1, 0, rank, shard, self.seq)
-            keyed.append((key, "d", (raw if rejection.event is event else b"", field, rejection.reason,
-                                     {**where, "event_id": rejection.event.event_id})))
+            self.seq += 1
+            keyed.append((self._key(position, places.pop(id(rejection), None), rank, 0), "d",
+                          (raw if rejection.event is event else b"", field, rejection.reason,
+                           {**where, "event_id": rejection.event.event_id})))
+
+    def _key(self, position, arrival: int | None, rank: tuple, side: int) -> tuple:
+        if arrival is not None:
+            return position, 0, arrival, rank, side, self.shard, self.seq
+        return position, 1, 0, rank, side, self.shard, self.seq

@@ -17,6 +17,7 @@ from amlwatch.cli import main
 from amlwatch.config import Config
 from amlwatch.deadletter import DeadLetterFile
 from amlwatch.detectors.base import Detector
+from amlwatch.detectors.monitor import detector_order
 from amlwatch.detectors.shard import ShardMonitor
 from amlwatch.engine import build_monitor
 from amlwatch.events import parse_event
@@ -50,6 +51,17 @@ def dirty_lines(tmp_path_factory):
                 mixed.append(orjson.dumps({**registration, "event_id": f"reg-{i}", "account_id": newcomer,
                                            "ts": datetime.fromtimestamp(ts, timezone.utc).isoformat()}))
     trades = [line for line in lines if b'"type":"trade"' in line]
+    for i in rng.sample(range(len(mixed) // 2), 15):        # a buyer paying cash just under the line, twice
+        if b'"type":"trade"' not in mixed[i]:
+            continue
+        record, other = orjson.loads(mixed[i]), orjson.loads(rng.choice(trades))
+        split = [{**record, "event_id": f"split-{i}-{n}", "trade_id": f"split-{i}-{n}", "token_id": f"split-{i}-{n}",
+                  "kind": "secondary", "price": price, "payment": {**record["payment"], "method": "digital_rmb"},
+                  "seller_id": seller, "collection_id": collection_id}
+                 for n, (price, seller, collection_id) in enumerate(
+                     [("45000.00", record["seller_id"], record["collection_id"]),
+                      ("46000.00", other["seller_id"], other["collection_id"])])]
+        mixed[i + 1:i + 1] = [orjson.dumps(r) for r in split]
     extra = [b"{not json", b'{"type": "refund", "event_id": "x-2", "ts": "2026-03-01T10:00:00+08:00"}']
     for line in rng.sample(trades, 30):
         record = orjson.loads(line)
@@ -85,7 +97,8 @@ def test_sharded_replay_writes_what_one_process_writes(dirty_lines, shards):
     one_alerts, one_dead, one = _one_process(dirty_lines)
     got_alerts, got_dead, got = _sharded(dirty_lines, shards)
     detectors = {orjson.loads(a)["detector"] for a in one_alerts}
-    assert {"anomaly.isolation_forest", "identity.unregistered_party"} <= detectors and len(detectors) >= 5
+    assert {"anomaly.isolation_forest", "identity.unregistered_party", "structuring.near_threshold"} <= detectors
+    assert len(detectors) >= 6
     assert any(not orjson.loads(a)["trade_ids"] for a in one_alerts), "a registry-only alert (one national ID)"
     assert got_alerts == one_alerts
     assert got_dead == one_dead
@@ -96,12 +109,13 @@ def test_sharded_replay_writes_what_one_process_writes(dirty_lines, shards):
 
 
 def test_sharded_replay_keeps_since_and_until(dirty_lines):
-    record = orjson.loads(dirty_lines[len(dirty_lines) // 3])
-    since = parse_event(orjson.dumps(record)).t
-    until = since + 3 * 86400
+    far = next(i for i, line in enumerate(dirty_lines) if b'"far-1"' in line)   # `until` stops the replay there
+    since = parse_event(next(line for line in dirty_lines[far // 2:] if b'"type":"trade"' in line)).t
+    until = since + 30 * 86400                  # stops at far-1 only
     one_alerts, one_dead, one = _one_process(dirty_lines, since=since, until=until)
     got_alerts, got_dead, got = _sharded(dirty_lines, 2, since=since, until=until)
     assert one_alerts and got_alerts == one_alerts and got_dead == one_dead
+    assert one.events == far and one.before_since > 1000
     assert (got.events, got.before_since) == (one.events, one.before_since)
 
 
@@ -175,15 +189,28 @@ class FailingOnSomeTrades(Detector):
         return [self.alert(trade, 0.3, "paid", {})] if trade.paid else []
 
 
+class FailingOnSomeAccounts(FailingOnSomeTrades):
+    """The same, account-scoped: a trade reaches its buyer's and its seller's shard, and one must speak."""
+
+    name = "test.failing_account"
+    scope = "account"
+
+
 def _with_failing(config, **options):
-    """The core with the failing detector after every rule's, as an added detector (the model) goes."""
+    """The core with the failing detectors after every rule's, as an added detector (the model) goes."""
     monitor = build_monitor(config, **options)
-    if options.get("scopes") is None or "collection" in options["scopes"]:
-        failing = FailingOnSomeTrades()
-        monitor.detectors.append(failing)
-        monitor.stream_detectors.append(failing)
-        monitor._calls(monitor.stream_detectors, monitor.registry_detectors)
+    scopes = options.get("scopes")
+    for failing in (FailingOnSomeTrades(), FailingOnSomeAccounts()):
+        if scopes is None or failing.scope in scopes:
+            monitor.detectors.append(failing)
+            monitor.stream_detectors.append(failing)
+    monitor._calls(monitor.stream_detectors, monitor.registry_detectors)
     return monitor
+
+
+def _order_with_failing(config):
+    order = detector_order(config)
+    return {**order, "test.failing": (False, len(order)), "test.failing_account": (False, len(order) + 1)}
 
 
 def test_detector_faults_are_dead_lettered_in_one_process_order(dirty_lines, monkeypatch):
@@ -195,9 +222,11 @@ def test_detector_faults_are_dead_lettered_in_one_process_order(dirty_lines, mon
            DeadLetterFile(dead))
     one_dead = dead.getvalue().splitlines()
     monkeypatch.setattr(sharded, "build_monitor", _with_failing)
+    monkeypatch.setattr(sharded, "detector_order", _order_with_failing)
     got_alerts, got_dead, _ = _sharded(lines, 2, model=False)
-    assert any(b"detector:test.failing" in d for d in one_dead)
-    assert sum(b'"test.failing"' in a for a in one_alerts) > 100
+    for name in ("test.failing", "test.failing_account"):
+        assert any(f"detector:{name}".encode() in d for d in one_dead)
+        assert sum(f'"{name}"'.encode() in a for a in one_alerts) > 100
     assert got_alerts == one_alerts
     assert got_dead == one_dead
 
