@@ -32,7 +32,6 @@ from amlwatch.errors import AmlwatchError
 from amlwatch.events import BadRecord, TradeEvent, parse_event, parse_time
 from amlwatch.replay import REPLAY_BATCH, ReplaySummary, _count, _sparse_garbage_collection
 
-ACCOUNT_SCOPES = frozenset({"account", "pair"})
 END = float("inf")
 """The position of what the final flush releases: after every event."""
 
@@ -170,21 +169,16 @@ class _ShardRun:
     count. A bad line's key is its position alone."""
 
     def __init__(self, config, with_model, shard, shards, source, since, until, done):
-        def my_collections(trade: TradeEvent) -> bool:
+        def my_collection(trade: TradeEvent) -> bool:
             return shard_of(trade.collection_id, shards) == shard
 
-        def my_accounts(trade: TradeEvent) -> bool:
+        def my_account(trade: TradeEvent) -> bool:
             return shard_of(trade.buyer_id, shards) == shard or shard_of(trade.seller_id, shards) == shard
 
-        self.collections: ShardMonitor = build_monitor(
-            config, with_model=with_model, scopes=frozenset({"collection"}), monitor_type=ShardMonitor,
-            owns=my_collections)
-        self.accounts: ShardMonitor | None = build_monitor(
-            config, with_model=False, scopes=ACCOUNT_SCOPES, monitor_type=ShardMonitor, owns=my_accounts)
-        self.accounts.versions = self.collections.versions
-        self.owners = {d.name: d for d in self.accounts.detectors}
-        if not self.owners:
-            self.accounts = None
+        self.core: ShardMonitor = build_monitor(config, with_model=with_model, monitor_type=ShardMonitor,
+                                                owns_collection=my_collection, owns_account=my_account)
+        self.by_account = {d.name: d for d in self.core.detectors if d.scope != "collection"}
+        """The account- and pair-scoped detectors, whose alerts their owner's shard keeps."""
         self.order = detector_order(config)
         self.unknown = (False, len(self.order))
         self.shard, self.shards = shard, shards
@@ -217,7 +211,7 @@ class _ShardRun:
                         out = []
             self._batch(batch, out)
             self._final(out)
-        summary.duplicates = self.collections.duplicates
+        summary.duplicates = self.core.duplicates
         if self.shard == 0:
             self.done.value = summary.events
         pickle.dump(out, handle, protocol=pickle.HIGHEST_PROTOCOL)
@@ -227,8 +221,7 @@ class _ShardRun:
         if not batch:
             return
         events = [event for _, _, _, event in batch if not isinstance(event, BadRecord)]
-        judged = iter(self.collections.observe_batch(events))
-        accounts = iter(self.accounts.observe_batch(events)) if self.accounts is not None else None
+        judged = iter(self.core.observe_batch(events))
         keyed: list = []
         for position, number, raw, event in batch:
             where = {"file": self.source, "line": number}
@@ -239,13 +232,8 @@ class _ShardRun:
             if self.since is not None and event.t < self.since:
                 self.summary.before_since += 1
             alerts, rejected = next(judged)
-            self._keep(keyed, position, event, raw, where, [(a, 0) for a in self._shared(alerts)],
-                       self._shared_refusals(rejected))
-            if accounts is not None:
-                alerts, rejected = next(accounts)
-                self._keep(keyed, position, event, raw, where, self._owned(alerts, event),
-                           self._buyers(rejected))
-        self.collections.places.clear()
+            self._keep(keyed, position, event, raw, where, self._mine(alerts, event), self._my_rejections(rejected))
+        self.core.places.clear()
         keyed.sort(key=lambda record: record[0])
         out.extend(keyed)
 
@@ -253,45 +241,50 @@ class _ShardRun:
         """The final flush's output, as `replay` gives it after the last event."""
         where = {"file": self.source, "line": None}
         keyed: list = []
-        final = self.collections.flush()
-        self._keep(keyed, END, None, b"", where, [(a, 0) for a in self._shared(final)],
-                   self._shared_refusals(self.collections.take_rejected()))
+        final = self.core.flush()
+        self._keep(keyed, END, None, b"", where, self._mine(final, None), self._my_rejections(self.core.take_rejected()))
         keyed.sort(key=lambda record: record[0])
         out.extend(keyed)
 
-    def _shared(self, alerts: list[Alert]) -> list[Alert]:
-        """A registry-only alert (no trades) is raised alike on every shard: shard 0 speaks for all."""
-        if self.shard == 0:
-            return alerts
-        places = self.collections.places
-        return [a for a in alerts if a.trade_ids or id(a) in places]
+    def _mine(self, alerts: list[Alert], event) -> list[tuple[Alert, int]]:
+        """This shard's share of alerts its core raised, each with its side (1: its trade's seller owns it).
 
-    def _shared_refusals(self, rejected: list) -> list:
-        """A refused event (REFUSED) is refused alike on every shard: shard 0 speaks for all."""
-        if self.shard == 0:
-            return rejected
-        return [r for r in rejected if r.reason.partition(":")[0] not in REFUSED]
-
-    def _owned(self, alerts: list[Alert], trade) -> list[tuple[Alert, int]]:
-        """An account- or pair-scoped alert is kept by the shard of its owner (`Detector.owner`), as the
-        worker's stage 2 keeps it on its owner's partition; the other party's shard drops its copy. With
-        each, its side: a detector raises a trade's buyer's alerts before its seller's."""
-        shard, shards, owners, kept = self.shard, self.shards, self.owners, []
+        An account- or pair-scoped alert is kept by the shard of its owner (`Detector.owner`), as the
+        worker's stage 2 keeps it on its owner's partition; the other party's shard drops its copy. A
+        detector raises a trade's buyer's alerts before its seller's. A registry-only alert (no trades) is
+        raised alike on every shard: shard 0 speaks for all."""
+        shard, shards, by_account, places, mine = self.shard, self.shards, self.by_account, self.core.places, []
         for alert in alerts:
-            owner = owners[alert.detector].owner(alert, trade)
-            if shard_of(owner, shards) == shard:
-                kept.append((alert, 0 if owner == trade.buyer_id else 1))
-        return kept
+            detector = by_account.get(alert.detector)
+            if detector is not None:
+                owner = detector.owner(alert, event)
+                if shard_of(owner, shards) == shard:
+                    mine.append((alert, 0 if owner == event.buyer_id else 1))
+            elif shard == 0 or alert.trade_ids or id(alert) in places:
+                mine.append((alert, 0))
+        return mine
 
-    def _buyers(self, rejected: list) -> list:
-        """What an account-scoped core refused is refused by the collections' core too; a detector's fault
-        on a trade is kept by the buyer's shard (which sees every trade its buyer makes)."""
-        return [r for r in rejected if r.reason.partition(":")[0] not in REFUSED and isinstance(r.event, TradeEvent)
-                and shard_of(r.event.buyer_id, self.shards) == self.shard]
+    def _my_rejections(self, rejected: list) -> list:
+        """A refused event (REFUSED) is refused alike on every shard: shard 0 speaks for all. An account- or
+        pair-scoped detector's fault on a trade is kept by the buyer's shard (which sees every trade its
+        buyer makes); any other fault happened on the one shard that judged that part of the trade."""
+        if not rejected:
+            return rejected
+        shard, shards, by_account, mine = self.shard, self.shards, self.by_account, []
+        for rejection in rejected:
+            if rejection.reason.partition(":")[0] in REFUSED:
+                if shard == 0:
+                    mine.append(rejection)
+            elif rejection.field.startswith("detector:") and rejection.field[len("detector:"):] in by_account:
+                if shard_of(rejection.event.buyer_id, shards) == shard:
+                    mine.append(rejection)
+            else:
+                mine.append(rejection)
+        return mine
 
     def _keep(self, keyed, position, event, raw, where, alerts: list[tuple[Alert, int]], rejected) -> None:
         """One core's share of an event's output (alerts with their side), keyed by where one process puts it."""
-        places, order, unknown, shard, since = self.collections.places, self.order, self.unknown, self.shard, self.since
+        places, order, unknown, shard, since = self.core.places, self.order, self.unknown, self.shard, self.since
         for alert, side in alerts:
             if since is not None and parse_time(alert.ts).timestamp() < since:
                 continue

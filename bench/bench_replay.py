@@ -9,7 +9,11 @@ Streams: `--stream PATH` (e.g. sim30/events.jsonl.gz, the sim30 shape: `amlwatch
 --accounts 6000 --days 30`), else a simulation generated once and cached under bench/data/ (default
 --accounts 20000 --days 30, about 1M events).
 
-Usage: python bench/bench_replay.py [--stream PATH | --accounts N --days D --seed S] [--no-model]
+`--workers N` replays across N processes (`amlwatch replay --workers`); CPU seconds are then the
+parent's and every shard's, and peak RSS the parent's plus each shard's peak (an upper bound of what
+they held at once).
+
+Usage: python bench/bench_replay.py [--stream PATH | --accounts N --days D --seed S] [--no-model] [--workers N]
 """
 
 from __future__ import annotations
@@ -61,6 +65,32 @@ result = {{"events": summary.events, "alerts": count[0], "model": monitor.versio
           "state": monitor.state_size()}}
 """
 
+SHARDED = """
+import resource, tempfile
+from pathlib import Path
+from amlwatch.config import Config
+from amlwatch.deadletter import DeadLetterFile
+import amlwatch.shardedreplay as sharded
+scratch = Path(tempfile.mkdtemp())
+shard_run = sharded._ShardRun.run
+def run_and_note_rss(self, records, handle):
+    shard_run(self, records, handle)
+    (scratch / f"rss-{{self.shard}}").write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+sharded._ShardRun.run = run_and_note_rss
+count, model = [0], [None]
+def emit(alerts):
+    for alert in alerts:
+        alert.to_json("x")
+        model[0] = alert.versions["model"]
+    count[0] += len(alerts)
+summary = sharded.sharded_replay(lambda: read_lines({path!r}), Config(), emit, DeadLetterFile(None),
+                                 shards={workers}, with_model={model})
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+result = {{"events": summary.events, "alerts": count[0], "model": model[0], "state": {{}},
+          "children_cpu_seconds": children.ru_utime + children.ru_stime,
+          "shard_peak_rss_mb": [float((scratch / f"rss-{{k}}").read_text()) for k in range({workers})]}}
+"""
+
 
 def measure(body: str) -> dict:
     code = _MEASURE.format(body=body)
@@ -75,15 +105,24 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--no-model", action="store_true", help="rules only")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="replay across this many processes (amlwatch replay --workers)")
     parser.add_argument("--out", help="JSON results path (default bench/results/replay.json)")
     args = parser.parse_args()
 
     path = str(Path(args.stream)) if args.stream else str(simulated(args.seed, args.accounts, args.days)
                                                            / "events.jsonl.gz")
     floor = measure(FLOOR.format(path=path))
-    run = measure(REPLAY.format(path=path, model=not args.no_model))
+    if args.workers > 1:
+        run = measure(SHARDED.format(path=path, model=not args.no_model, workers=args.workers))
+        # the parent's own CPU and peak RSS, plus its shards' (each shard's peak; they run side by side)
+        run["cpu_seconds"] += run["children_cpu_seconds"]
+        run["peak_rss_mb"] += sum(run["shard_peak_rss_mb"])
+    else:
+        run = measure(REPLAY.format(path=path, model=not args.no_model))
     result = {
-        "stream": path, "events": run["events"], "alerts": run["alerts"], "model": run["model"],
+        "stream": path, "workers": args.workers, "events": run["events"], "alerts": run["alerts"],
+        "model": run["model"], "shard_peak_rss_mb": run.get("shard_peak_rss_mb"),
         "replay": {k: run[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb")},
         "floor": {k: floor[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb")},
         "events_per_second": run["events"] / run["wall_seconds"],
@@ -101,7 +140,8 @@ def main() -> int:
         ("anomaly model", str(result["model"])),
         ("replay wall / CPU", f"{run['wall_seconds']:.1f} s / {run['cpu_seconds']:.1f} s"),
         ("events/s (wall / CPU)", f"{result['events_per_second']:,.0f} / {result['events_per_cpu_second']:,.0f}"),
-        ("peak RSS", f"{run['peak_rss_mb']:,.0f} MiB"),
+        ("workers", str(args.workers)),
+        ("peak RSS" + (" (parent + every shard's)" if args.workers > 1 else ""), f"{run['peak_rss_mb']:,.0f} MiB"),
         ("orjson.loads floor wall / CPU", f"{floor['wall_seconds']:.2f} s / {floor['cpu_seconds']:.2f} s"),
         ("replay / floor (wall, CPU)", f"{result['wall_over_floor']:.1f}x, {result['cpu_over_floor']:.1f}x"),
         ("target", "replay wall <= 10x floor"),

@@ -92,7 +92,9 @@ class Detector:
         """The account (the buyer or the seller of `trade`, the trade that raised `alert`) whose
         partition of the account-keyed stage raises the alert; every other partition that sees the
         trade drops its copy. Pair scope: the pair's smaller account id. Account scope: the account
-        the alert is about, listed first in `alert.accounts`."""
+        the alert is about, listed first in `alert.accounts`. A detector that raises several alerts on one
+        trade raises the buyer's before the seller's: a replay across processes, which splits these
+        detectors by account too, puts the alerts back in one process's order by that rule."""
         if self.scope == "pair":
             return min(trade.buyer_id, trade.seller_id)
         if alert.accounts and alert.accounts[0] in (trade.buyer_id, trade.seller_id):

@@ -164,8 +164,8 @@ def test_a_waiting_trade_is_released_where_one_core_releases_it():
 class ShardWithoutPlaces(ShardMonitor):
     """A shard core that lets other shards' trades go by without holding their places."""
 
-    def _observe_trade(self, trade):
-        return super()._observe_trade(trade) if self.owns(trade) else []
+    def _hold_place(self, trade):
+        pass
 
 
 def test_a_shard_that_holds_no_places_would_release_too_early(monkeypatch):
