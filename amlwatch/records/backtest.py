@@ -103,12 +103,14 @@ class BacktestResult:
         return "\n".join(lines)
 
 
-def run_config(records: Iterable[tuple[int, bytes]], config: Config, name: str, *, since: float | None = None,
-               until: float | None = None, source: str = "-") -> RunResult:
-    """Replay `records` under one configuration and collect its alerts by id."""
-    from amlwatch.engine import build_monitor
+def run_config(records: Callable[[], Iterable[tuple[int, bytes]]], config: Config, name: str, *,
+               since: float | None = None, until: float | None = None, source: str = "-",
+               workers: int = 1) -> RunResult:
+    """Replay the records under one configuration (across `workers` processes) and collect its alerts by id."""
     from amlwatch.deadletter import DeadLetterFile
+    from amlwatch.engine import build_monitor
     from amlwatch.replay import replay
+    from amlwatch.shardedreplay import sharded_replay
 
     alerts: dict[str, dict] = {}
     result = RunResult(name, config.hash, alerts)
@@ -120,8 +122,12 @@ def run_config(records: Iterable[tuple[int, bytes]], config: Config, name: str, 
                 result.duplicate_ids += 1
             alerts[data["alert_id"]] = data
 
-    summary = replay(records, build_monitor(config), emit, DeadLetterFile(None), source=source,
-                     since=since, until=until)
+    if workers > 1:
+        summary = sharded_replay(records, config, emit, DeadLetterFile(None), shards=workers, source=source,
+                                 since=since, until=until)
+    else:
+        summary = replay(records(), build_monitor(config), emit, DeadLetterFile(None), source=source,
+                         since=since, until=until)
     result.events, result.bad_records = summary.events, summary.bad_records
     return result
 
@@ -191,14 +197,16 @@ def trades_in_period(records: Iterable[tuple[int, bytes]], since: float | None, 
 
 def backtest(records: Callable[[], Iterable[tuple[int, bytes]]], config_a: Config, config_b: Config, *,
              names: tuple[str, str] = ("A", "B"), labels: dict[str, set[str]] | None = None,
-             since: float | None = None, until: float | None = None, source: str = "-") -> BacktestResult:
-    """Replay the records (`records()` gives a fresh iterator each call) under both configs and compare.
+             since: float | None = None, until: float | None = None, source: str = "-",
+             workers: int = 1) -> BacktestResult:
+    """Replay the records (`records()` gives a fresh iterator each call) under both configs and compare;
+    each replay across `workers` processes when more than one (amlwatch/shardedreplay.py).
 
     With `since`, earlier records still warm the detectors; only alerts from
     `since` on count. Labels are restricted to the trades in the period.
     """
-    a = run_config(records(), config_a, names[0], since=since, until=until, source=source)
-    b = run_config(records(), config_b, names[1], since=since, until=until, source=source)
+    a = run_config(records, config_a, names[0], since=since, until=until, source=source, workers=workers)
+    b = run_config(records, config_b, names[1], since=since, until=until, source=source, workers=workers)
     result = diff_runs(a, b)
     if labels is not None:
         if since is not None or until is not None:

@@ -81,6 +81,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--until", help="last event time to read")
     p.add_argument("--show", type=int, default=20, help="alerts listed per category (default 20)")
     p.add_argument("--json", action="store_true", help="print the full diff as JSON")
+    p.add_argument("--workers", type=int, default=1,
+                   help="replay each config across this many processes (as amlwatch replay --workers)")
     p.set_defaults(handler=_guard(cmd_backtest))
 
 
@@ -256,7 +258,7 @@ def cmd_backtest(args) -> int:
     labels = load_labels(args.labels) if args.labels else None
     result = backtest(records, config_a, config_b, names=(args.config[0], args.config[1]), labels=labels,
                       since=parse_bound(args.since, "--since"), until=parse_bound(args.until, "--until"),
-                      source=source)
+                      source=source, workers=args.workers)
     if args.json:
         import orjson
 

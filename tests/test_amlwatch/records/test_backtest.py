@@ -64,6 +64,25 @@ def test_backtest_shows_appeared_vanished_changed(files):
     assert result.a.bad_records == 1
 
 
+def test_backtest_across_processes_gives_the_same_diff(files, capsys, monkeypatch):
+    """`--workers 2` replays each config across two processes; the diff is the one of one process each."""
+    import amlwatch.shardedreplay as sharded
+
+    events, a, b, labels = files
+    shards_asked = []
+    real = sharded.sharded_replay
+    monkeypatch.setattr(sharded, "sharded_replay", lambda *args, **kw: shards_asked.append(kw["shards"]) or
+                        real(*args, **kw))
+    outputs = []
+    for workers in ("1", "2"):
+        assert run_cli(["backtest", "--events", str(events), "--config", str(a), "--config", str(b),
+                        "--labels", str(labels), "--json", "--workers", workers]) == 0
+        outputs.append(orjson.loads(capsys.readouterr().out))
+    assert outputs[0]["appeared"] and outputs[0]["vanished"] and outputs[0]["changed"]
+    assert outputs[1] == outputs[0]
+    assert shards_asked == [2, 2]
+
+
 def test_backtest_same_config_changes_nothing(files):
     events, a, _, _ = files
     result = backtest(lambda: read_lines(events), load_config(a), load_config(a))
