@@ -131,3 +131,15 @@ def test_archive_replay_then_replay_from_archive(files, tmp_path, capsys):
 
     assert run_cli(["backtest", "--archive", str(root), "--config", str(a), "--config", str(b)]) == 0
     assert "appeared 1, vanished 1, changed 1" in capsys.readouterr().out
+
+    from amlwatch.cli import main
+
+    replayed = {}
+    for workers in ("1", "2"):
+        alerts_out, dead_out = tmp_path / f"alerts-{workers}.jsonl", tmp_path / f"dead-{workers}.jsonl"
+        assert main(["replay", "--archive", str(root), "--config", str(a), "--workers", workers,
+                     "--alerts-out", str(alerts_out), "--dead-letter", str(dead_out)]) == 0
+        lines = [orjson.loads(line) for line in alerts_out.read_bytes().splitlines()]
+        replayed[workers] = [{**x, "detected_at": None} for x in lines], dead_out.read_bytes()
+    assert len(replayed["1"][0]) == 2 and replayed["1"][1].count(b"\n") == 1
+    assert replayed["2"] == replayed["1"]             # the archive read by each shard, the same output
