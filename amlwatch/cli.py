@@ -137,11 +137,11 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
     from amlwatch.sources import read_lines
 
     source = f"archive:{archive}" if archive else str(path)
-    if workers > 1:
-        return _run_sharded_replay(path, config, alerts_out, dead_letter_path, since, until, with_model, archive,
-                                   record, reports, workers, source)
-    monitor = build_monitor(config, with_model=with_model)
-    records = iter_archived_events(archive) if archive else read_lines(path)
+    sharded = workers > 1
+    if sharded:
+        _refuse_workers(workers, path, archive, record, reports)
+    open_records = (lambda: iter_archived_events(archive)) if archive else (lambda: read_lines(path))
+    monitor = None if sharded else build_monitor(config, with_model=with_model)
     with ExitStack() as stack:
         out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
         dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
@@ -153,11 +153,16 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
             monitor, record = with_reports(stack, monitor, config, reports, record, since=bounds["since"])
         update, close = progress_bar()
         try:
-            if record:
-                summary = archive_replay(records, monitor, record, out, dead_letters, source=source,
+            if sharded:
+                from amlwatch.shardedreplay import sharded_replay
+
+                summary = sharded_replay(open_records, config, AlertWriter(out), dead_letters, shards=workers,
+                                         with_model=with_model, source=source, progress=update, **bounds)
+            elif record:
+                summary = archive_replay(open_records(), monitor, record, out, dead_letters, source=source,
                                          progress=update, commit_every=config.archive.commit_every, **bounds)
             else:
-                summary = replay(records, monitor, AlertWriter(out), dead_letters, source=source,
+                summary = replay(open_records(), monitor, AlertWriter(out), dead_letters, source=source,
                                  progress=update, **bounds)
         finally:
             close()
@@ -167,34 +172,13 @@ def run_replay(path, config, alerts_out, dead_letter_path=None, since=None, unti
     return summary
 
 
-def _run_sharded_replay(path, config, alerts_out, dead_letter_path, since, until, with_model, archive, record,
-                        reports, workers, source):
-    from amlwatch.deadletter import DeadLetterFile
-    from amlwatch.records.replay import iter_archived_events
-    from amlwatch.replay import AlertWriter, parse_bound, progress_bar
-    from amlwatch.shardedreplay import ReplayWorkersError, sharded_replay
-    from amlwatch.sources import read_lines
+def _refuse_workers(workers, path, archive, record, reports) -> None:
+    from amlwatch.shardedreplay import ReplayWorkersError
 
     for given, name in ((record, "--record"), (reports, "--reports"), (not archive and str(path) == "-", "stdin")):
         if given:
             raise ReplayWorkersError(f"--workers {workers} cannot replay with {name}: each worker reads the "
                                      "stream itself and a report or an archive is written in one pass")
-    with ExitStack() as stack:
-        out = sys.stdout.buffer if str(alerts_out) == "-" else stack.enter_context(open(alerts_out, "wb"))
-        dead = stack.enter_context(open(dead_letter_path, "wb")) if dead_letter_path else None
-        dead_letters = DeadLetterFile(dead)
-        update, close = progress_bar()
-        try:
-            summary = sharded_replay(
-                (lambda: iter_archived_events(archive)) if archive else (lambda: read_lines(path)), config,
-                AlertWriter(out), dead_letters, shards=workers, with_model=with_model, source=source,
-                since=parse_bound(since, "--since"), until=parse_bound(until, "--until"), progress=update)
-        finally:
-            close()
-    if dead_letters.count and not dead_letter_path:
-        print(f"amlwatch: {dead_letters.count} bad records (use --dead-letter FILE to keep them): "
-              f"{dict(dead_letters.by_field)}", file=sys.stderr)
-    return summary
 
 
 def cmd_replay(args) -> int:
