@@ -8,7 +8,11 @@ as stage 2). Every shard reads and parses the whole file and applies every event
 what one core decides about a trade also depends on the rest of the stream (`ShardMonitor`); shard 0
 speaks for what every shard sees alike (bad lines, refused events, registry-only alerts). Each shard
 writes its output keyed by where one process would have written it; the parent merges the shards'
-files on that key. tests/test_amlwatch/test_sharded_replay.py holds it to `replay`, byte for byte.
+files on that key once every shard is done. tests/test_amlwatch/test_sharded_replay.py holds it to
+`replay`, byte for byte.
+
+The shards' files are pickles that only this replay writes and reads, in a temporary directory of its
+own (mode 0700); nothing read from the stream is unpickled.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ class ShardFailed(AmlwatchError, RuntimeError):
         super().__init__(f"shard {shard} of the replay exited with code {exitcode}")
 
 
-def shard_of(collection_id: str, shards: int) -> int:
-    """The shard that judges a collection's trades: stable across runs and machines."""
-    return zlib.crc32(collection_id.encode()) % shards
+def shard_of(key: str, shards: int) -> int:
+    """The shard that owns a collection (its collection-scoped work) or an account (its account- and
+    pair-scoped alerts): stable across runs and machines."""
+    return zlib.crc32(key.encode()) % shards
 
 
 def sharded_replay(
