@@ -272,7 +272,9 @@ class _ShardRun:
     def _my_rejections(self, rejected: list) -> list:
         """A refused event (REFUSED) is refused alike on every shard: shard 0 speaks for all. An account- or
         pair-scoped detector's fault on a trade is kept by the buyer's shard (which sees every trade its
-        buyer makes); any other fault happened on the one shard that judged that part of the trade."""
+        buyer makes); any other fault happened on the one shard that judged that part of the trade. (A fault
+        of the core itself, `monitor_error`, on a trade two shards judged parts of would be written twice:
+        the core's own bug, never seen, and better twice than dropped.)"""
         if not rejected:
             return rejected
         shard, shards, by_account, mine = self.shard, self.shards, self.by_account, []
